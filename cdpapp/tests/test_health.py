@@ -1,0 +1,52 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cdpapp.models import WorkerHeartbeat
+from cdpapp.tasks import worker_heartbeat
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unhealthy_without_a_worker_heartbeat(client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["worker"] == {"alive": False, "last_heartbeat_age_seconds": None}
+
+
+def test_healthy_after_the_heartbeat_task_ran(client):
+    worker_heartbeat()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["worker"]["alive"] is True
+    assert body["worker"]["last_heartbeat_age_seconds"] < 5
+    assert body["queue_depth"] == 0
+
+
+def test_stale_heartbeat_is_unhealthy(client):
+    WorkerHeartbeat.objects.create(cluster="cdp", beat_at=timezone.now() - timedelta(minutes=10))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["worker"]["alive"] is False
+
+
+def test_queue_depth_counts_waiting_tasks(client):
+    from django_q.tasks import async_task
+
+    worker_heartbeat()
+    async_task("cdpapp.tasks.worker_heartbeat")
+    async_task("cdpapp.tasks.worker_heartbeat")
+    assert client.get("/healthz").json()["queue_depth"] == 2
+
+
+def test_the_heartbeat_is_scheduled_by_migration():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="cdpapp.tasks.worker_heartbeat")
+    assert schedule.schedule_type == Schedule.MINUTES
+    assert schedule.minutes == 1

@@ -1,0 +1,8 @@
+from django.views.generic import TemplateView
+
+from cdpapp.access import RoleRequiredMixin
+
+
+class IndexView(RoleRequiredMixin, TemplateView):
+    template_name = "segments/index.html"
+    read_permission = "view_segments"
