@@ -4,6 +4,7 @@ Without DATABASE_URL the app starts its own embedded PostgreSQL with its data un
 Without SECRET_KEY a random key is generated once and kept in var/secret_key (never in git).
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -31,13 +32,15 @@ def _local_secret(name: str) -> str:
     path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         path.chmod(0o600)
     return path.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret("secret_key")
+# Keys for secrets encrypted at rest (cdpapp/crypto.py), newest first. Made once when unset.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "") or [_local_secret("field_key")]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -184,6 +187,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# Collection API: no request body may exceed this after decompression (a source's own limit,
+# 500 KB by default, applies below it; RudderStack clients may send batches up to 4 MB).
+COLLECT_MAX_BODY_BYTES = int(os.environ.get("COLLECT_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 
 # Background work: django-q2 on the database broker, or Redis when REDIS_URL is set.
 # The heartbeat task runs every minute; older than this and the worker counts as down.

@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", views.AdminHomeView.as_view(), name="admin-home"),
     path("admin/users/", views.UserListView.as_view(), name="users"),
     path("admin/users/<int:pk>/role", views.UserRoleView.as_view(), name="user-role"),
+    path("", include("profiles.urls_collection")),
     path("profiles/", include("profiles.urls")),
     path("segments/", include("segments.urls")),
     path("activations/", include("activations.urls")),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/me", api_views.MeView.as_view(), name="api-me"),
     path("api/users/", api_views.UserListView.as_view(), name="api-users"),
+    path("api/", include("profiles.api.urls")),
 ]
 
 handler403 = "cdpapp.views.error_403"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from profiles import views
 
@@ -6,4 +6,6 @@ app_name = "profiles"
 
 urlpatterns = [
     path("", views.IndexView.as_view(), name="index"),
+    path("sources/", include("profiles.urls_sources")),
+    path("imports/", include("profiles.urls_imports")),
 ]

@@ -132,6 +132,16 @@ def decode_body(
     raw: bytes, *, content_type: str | None, content_encoding: str | None, max_bytes: int
 ) -> dict[str, Any]:
     """Decode a collection request body whatever its Content-Type."""
+    value, _ = decode_body_sized(
+        raw, content_type=content_type, content_encoding=content_encoding, max_bytes=max_bytes
+    )
+    return value
+
+
+def decode_body_sized(
+    raw: bytes, *, content_type: str | None, content_encoding: str | None, max_bytes: int
+) -> tuple[dict[str, Any], int]:
+    """`decode_body`, also returning the body's size in bytes after decompression."""
     if not raw:
         raise BodyError("empty_body", "Request body is empty.")
     encoding = (content_encoding or "").strip().lower()
@@ -161,7 +171,7 @@ def decode_body(
         raise BodyError(
             "not_an_object", f"Request body must be a JSON object, got {_json_type(value)}."
         )
-    return value
+    return value, len(data)
 
 
 def _gunzip(raw: bytes, max_bytes: int) -> bytes:

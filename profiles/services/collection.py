@@ -1,0 +1,296 @@
+"""The collection path: authenticate, limit, decode, validate, one bulk durable write.
+
+Turning events into profiles happens later, in the background; the request only makes the
+events durable (deduplicated on (source, messageId) by a unique constraint) and answers.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from profiles.domain import tracking_plan
+from profiles.domain.messages import (
+    BATCH_ENDPOINTS,
+    BodyError,
+    Prepared,
+    Rejected,
+    decode_body_sized,
+    prepare_messages,
+)
+from profiles.models import Event, FailedEvent, Source
+from profiles.selectors.sources import source_for_write_key
+
+RAW_KEEP = 4096  # how much of an undecodable body a failed event keeps
+
+
+class Unauthorized(Exception):
+    """No write key, or one that is unknown, revoked, expired or of a disabled source."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class RequestRejected(Exception):
+    """The whole request is refused with 400 (kept as a failed event when the source is known)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Collected:
+    accepted: int = 0
+    duplicates: int = 0
+    failed: list[Rejected] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "success": True,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "failed": len(self.failed),
+            "errors": [
+                {"index": item.index, "code": item.code, "reason": item.reason}
+                for item in self.failed
+            ],
+        }
+
+
+def events_collect(
+    *,
+    raw: bytes,
+    endpoint: str,
+    write_key: str | None,
+    content_type: str | None,
+    content_encoding: str | None,
+) -> Collected:
+    """Accept one collection request (single message, batch or import) and store it durably."""
+    received_at = timezone.now()
+    hard_cap = settings.COLLECT_MAX_BODY_BYTES
+    body = None
+    source = source_for_write_key(write_key) if write_key else None
+    if write_key is None:
+        # The key may be inside the body (analytics.js and some libraries send it there).
+        try:
+            body, size = decode_body_sized(
+                raw,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_bytes=hard_cap,
+            )
+        except BodyError as exc:
+            raise RequestRejected(exc.code, exc.message) from exc
+        key = body.get("writeKey")
+        source = source_for_write_key(key) if isinstance(key, str) else None
+    if source is None:
+        raise Unauthorized
+    _rate_limit(source)
+    try:
+        if body is None:
+            body, size = decode_body_sized(
+                raw,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_bytes=min(source.max_batch_bytes, hard_cap),
+            )
+        elif size > source.max_batch_bytes:
+            raise BodyError(
+                "body_too_large",
+                f"Request body is {size // 1024} KB, larger than this source's "
+                f"{source.max_batch_bytes // 1024} KB limit.",
+            )
+        prepared, rejected = prepare_messages(
+            body,
+            endpoint=endpoint,
+            received_at=received_at,
+            max_message_bytes=source.max_message_bytes,
+        )
+    except BodyError as exc:
+        _store_request_failure(source, endpoint, raw, exc.code, exc.message, received_at)
+        raise RequestRejected(exc.code, exc.message) from exc
+    result = events_store(source=source, endpoint=endpoint, prepared=prepared, rejected=rejected)
+    if endpoint not in BATCH_ENDPOINTS and any(r.code == "message_too_large" for r in rejected):
+        too_large = next(r for r in rejected if r.code == "message_too_large")
+        raise RequestRejected(too_large.code, too_large.reason)
+    return result
+
+
+def _rate_limit(source: Source) -> None:
+    second = int(time.time())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO profiles_ratewindow (source_id, second, count) VALUES (%s, %s, 1) "
+            "ON CONFLICT (source_id, second) DO UPDATE "
+            "SET count = profiles_ratewindow.count + 1 RETURNING count",
+            [source.pk, second],
+        )
+        (count,) = cursor.fetchone()
+    if count > source.rate_limit_per_second:
+        raise RateLimited(retry_after=1)
+
+
+_COLUMNS = (
+    "source_id, message_id, type, name, user_id, anonymous_id, group_id, previous_id, "
+    "timestamp, original_timestamp, sent_at, received_at, "
+    "properties, traits, context, integrations, extra, consent, violations"
+)
+_INSERT = (  # noqa: S608 (constant text: column names are ours)
+    f"INSERT INTO profiles_event ({_COLUMNS}) "
+    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+    "%s::timestamptz[], %s::timestamptz[], %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::jsonb[], "
+    "%s::jsonb[], %s::jsonb[], %s::jsonb[]) "
+    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1"
+)
+_TEXT_FIELDS = ("message_id", "type", "event", "user_id", "anonymous_id", "group_id", "previous_id")
+
+
+def _json(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _nul_problem(message: Prepared, blobs: list[str]) -> str | None:
+    """PostgreSQL cannot store NUL characters in text or jsonb: say where one is."""
+    for name in _TEXT_FIELDS:
+        value = getattr(message, name)
+        if value is not None and "\x00" in value:
+            return f"{name} contains a NUL character, which cannot be stored."
+    if any("\\u0000" in blob for blob in blobs):
+        return "The message contains a NUL character (\\u0000), which cannot be stored."
+    return None
+
+
+@transaction.atomic
+def events_store(
+    *, source: Source, endpoint: str, prepared: list[Prepared], rejected: list[Rejected]
+) -> Collected:
+    """Insert valid messages (duplicates skipped by the unique constraint) and failed ones."""
+    rejected = list(rejected)
+    plan = source.tracking_plan or {}
+    columns: list[list] = [[] for _ in range(19)]
+    for position, message in enumerate(prepared):
+        found = (
+            tracking_plan.violations(plan, message.event, message.properties)
+            if message.type == "track"
+            else []
+        )
+        if found and source.tracking_plan_mode == Source.PlanMode.QUARANTINE:
+            rejected.append(
+                Rejected(position, _message_payload(message), "tracking_plan", "; ".join(found))
+            )
+            continue
+        blobs = [
+            _json(message.properties),
+            _json(message.traits),
+            _json(message.context),
+            _json(message.integrations),
+            _json(message.extra),
+        ]
+        problem = _nul_problem(message, blobs)
+        if problem:
+            rejected.append(Rejected(position, _message_payload(message), "nul_character", problem))
+            continue
+        row = (
+            source.pk,
+            message.message_id,
+            message.type,
+            message.event,
+            message.user_id,
+            message.anonymous_id,
+            message.group_id,
+            message.previous_id,
+            message.timestamp,
+            message.original_timestamp,
+            message.sent_at,
+            message.received_at,
+            *blobs,
+            _json(message.consent) if message.consent is not None else None,
+            _json(found),
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    accepted = 0
+    if columns[0]:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, columns)
+            accepted = len(cursor.fetchall())
+    if rejected:
+        failed_events_store(source=source, endpoint=endpoint, rejected=rejected)
+    return Collected(accepted=accepted, duplicates=len(columns[0]) - accepted, failed=rejected)
+
+
+def _message_payload(message: Prepared) -> dict:
+    """A prepared message turned back into Segment-Spec JSON (for a failed event's payload)."""
+    payload = {
+        "type": message.type,
+        "messageId": message.message_id,
+        "userId": message.user_id,
+        "anonymousId": message.anonymous_id,
+        "timestamp": message.timestamp.isoformat(),
+        "properties": message.properties,
+        "traits": message.traits,
+        "context": message.context,
+        "integrations": message.integrations,
+        **message.extra,
+    }
+    if message.type == "track":
+        payload["event"] = message.event
+    elif message.type in ("page", "screen") and message.event:
+        payload["name"] = message.event
+    if message.group_id:
+        payload["groupId"] = message.group_id
+    if message.previous_id:
+        payload["previousId"] = message.previous_id
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+def _storable(payload: object) -> object:
+    """JSON that PostgreSQL accepts: NUL characters replaced, so the failure itself is kept."""
+    text = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
+    if "\\u0000" in text:
+        text = text.replace("\\u0000", "\\ufffd")
+    return orjson.loads(text)
+
+
+def failed_events_store(
+    *, source: Source | None, endpoint: str, rejected: list[Rejected], received_at=None
+) -> list[FailedEvent]:
+    """Keep rejected messages with their reasons, to be fixed and replayed."""
+    at = received_at or timezone.now()
+    return FailedEvent.objects.bulk_create(
+        FailedEvent(
+            source=source,
+            endpoint=endpoint,
+            payload=_storable(item.payload),
+            code=item.code,
+            reason=item.reason,
+            received_at=at,
+        )
+        for item in rejected
+    )
+
+
+def _store_request_failure(
+    source: Source, endpoint: str, raw: bytes, code: str, message: str, at: datetime
+) -> None:
+    FailedEvent.objects.create(
+        source=source,
+        endpoint=endpoint,
+        raw=raw[:RAW_KEEP].decode("utf-8", "replace").replace("\x00", "\ufffd"),
+        code=code,
+        reason=message,
+        received_at=at,
+    )
+
+
+__all__ = ["Event", "events_collect", "events_store", "failed_events_store"]

@@ -1,0 +1,8 @@
+"""Background tasks of the profiles app (django-q2)."""
+
+from profiles.services.maintenance import rate_windows_prune
+
+
+def prune_rate_windows() -> int:
+    """Scheduled every minute: drop request counters older than a minute."""
+    return rate_windows_prune()
