@@ -144,8 +144,8 @@ _COLUMNS = (
     "timestamp, original_timestamp, sent_at, received_at, "
     "properties, traits, context, integrations, extra, consent, violations"
 )
-_INSERT = (  # noqa: S608 (constant text: column names are ours)
-    f"INSERT INTO profiles_event ({_COLUMNS}) "
+_INSERT = (  # constant text: the column names are ours
+    f"INSERT INTO profiles_event ({_COLUMNS}) "  # noqa: S608
     "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
     "%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
     "%s::timestamptz[], %s::timestamptz[], %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::jsonb[], "
