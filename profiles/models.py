@@ -95,6 +95,13 @@ class Event(models.Model):
     consent = models.JSONField(null=True, blank=True)  # context.consent.categoryPreferences
     violations = models.JSONField(default=list, blank=True)  # tracking-plan violations
     processed_at = models.DateTimeField(null=True, blank=True)
+    profile = models.ForeignKey(
+        "Profile", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    # The profile the event first resolved to; unmerge sends it back there.
+    origin_profile = models.ForeignKey(
+        "Profile", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -103,6 +110,8 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["source", "-received_at"], name="event_source_received"),
             models.Index(fields=["name", "timestamp"], name="event_name_time"),
+            models.Index(fields=["profile", "name", "timestamp"], name="event_profile_name_time"),
+            models.Index(fields=["origin_profile"], name="event_origin_profile"),
             models.Index(fields=["user_id"], name="event_user_id"),
             models.Index(fields=["anonymous_id"], name="event_anonymous_id"),
             models.Index(
@@ -215,3 +224,206 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number}: {self.reason[:60]}"
+
+
+class IdentityType(models.Model):
+    """A kind of identifier and the rules for resolving on it (admin-managed)."""
+
+    class Normaliser(models.TextChoices):
+        EMAIL = "email", "Email (trimmed, lower-cased)"
+        PHONE = "phone", "Phone (E.164)"
+        REGEX = "regex", "Custom regular expression"
+        TRIM = "trim", "Trimmed text"
+
+    name = models.SlugField(max_length=40, unique=True)
+    normaliser = models.CharField(max_length=10, choices=Normaliser.choices, default="trim")
+    pattern = models.CharField(
+        max_length=200, blank=True, help_text="For the regex normaliser: values must match it."
+    )
+    default_region = models.CharField(max_length=2, default="GB", help_text="For phone numbers.")
+    trait_keys = models.JSONField(
+        default=list, blank=True, help_text="Trait names that carry this identifier, e.g. email."
+    )
+    priority = models.PositiveSmallIntegerField(default=50, help_text="Higher wins conflicts.")
+    max_per_profile = models.PositiveSmallIntegerField(null=True, blank=True)
+    blocked_values = models.JSONField(default=list, blank=True)
+    verified = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    """One person: the golden record built from every source's events."""
+
+    traits = models.JSONField(default=dict)
+    trait_lineage = models.JSONField(default=dict)  # trait -> {source, event, at, counts?}
+    computed = models.JSONField(default=dict)
+    consent = models.JSONField(default=dict)  # purpose -> {granted, at, source, event}
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="absorbed"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["last_seen"], name="profile_last_seen"),
+            models.Index(
+                fields=["id"], name="profile_active", condition=models.Q(merged_into__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"profile {self.pk}"
+
+
+class Identity(models.Model):
+    """An identifier (type, normalised value) owned by exactly one profile."""
+
+    id_type = models.CharField(max_length=40)
+    value = models.CharField(max_length=255)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
+    # The profile this identifier first belonged to; unmerge sends it back there.
+    origin_profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="origin_identities"
+    )
+    source = models.ForeignKey(Source, on_delete=models.SET_NULL, null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["id_type", "value"], name="identity_type_value")
+        ]
+        indexes = [models.Index(fields=["profile", "id_type"], name="identity_profile_type")]
+
+    def __str__(self) -> str:
+        return f"{self.id_type}:{self.value}"
+
+
+class MergeEntry(models.Model):
+    """The append-only ledger of merges, unmerges and dropped identifiers."""
+
+    class Kind(models.TextChoices):
+        MERGE = "merge", "Merge"
+        UNMERGE = "unmerge", "Unmerge"
+        DROP = "drop", "Identifier dropped"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    survivor = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    absorbed = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    reason = models.CharField(max_length=40)  # shared_identifier, review, probabilistic, ...
+    rule = models.CharField(max_length=200, blank=True)
+    id_type = models.CharField(max_length=40, blank=True)
+    id_value = models.CharField(max_length=255, blank=True)
+    event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    at = models.DateTimeField()
+    snapshot = models.JSONField(default=dict, blank=True)
+    undone_by = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="undoes"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["survivor", "-at"], name="merge_survivor"),
+            models.Index(fields=["absorbed"], name="merge_absorbed"),
+            models.Index(fields=["kind", "-at"], name="merge_kind_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.absorbed_id} → {self.survivor_id} ({self.reason})"
+
+
+class SurvivorshipRule(models.Model):
+    """How the golden profile picks a trait's value when sources disagree."""
+
+    class Rule(models.TextChoices):
+        MOST_RECENT = "most_recent", "Most recent"
+        FIRST_SEEN = "first_seen", "First seen"
+        SOURCE_PRIORITY = "source_priority", "Source priority"
+        MOST_FREQUENT = "most_frequent", "Most frequent"
+
+    trait = models.CharField(max_length=100, unique=True, help_text="'*' is the default.")
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.MOST_RECENT)
+    source_priority = models.JSONField(
+        default=list, blank=True, help_text="Source ids, most trusted first."
+    )
+    keep_non_empty = models.BooleanField(
+        default=True, help_text="Never overwrite a value with an empty one."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.trait}: {self.rule}"
+
+
+class MatchCandidate(models.Model):
+    """A pair of profiles that may be one person, waiting for review (or already decided)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved (merged)"
+        REJECTED = "rejected", "Rejected"
+        AUTO_MERGED = "auto_merged", "Merged automatically"
+        OBSOLETE = "obsolete", "Obsolete (profiles changed)"
+
+    profile_a = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    profile_b = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()  # match probability 0..1
+    explanation = models.JSONField(default=dict)  # field -> {a, b, level, weight}
+    reason = models.CharField(max_length=40, default="probabilistic")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile_a", "profile_b"], name="candidate_pair"),
+            models.CheckConstraint(
+                condition=models.Q(profile_a__lt=models.F("profile_b")), name="candidate_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-score"], name="candidate_status_score")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_a_id}~{self.profile_b_id} {self.score:.3f} ({self.status})"
+
+
+class JunkIdentifier(models.Model):
+    """A blocked identifier value seen in events, counted for the identity health alerts."""
+
+    id_type = models.CharField(max_length=40)
+    value = models.CharField(max_length=255)
+    count = models.PositiveIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["id_type", "value"], name="junk_type_value")]
+
+    def __str__(self) -> str:
+        return f"{self.id_type}:{self.value} seen {self.count} times"
+
+
+class ProcessorState(models.Model):
+    """One row: whether a processing task is already queued (so requests enqueue at most one)."""
+
+    pending = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"processor pending={self.pending}"
