@@ -4,6 +4,7 @@ Turning events into profiles happens later, in the background; the request only 
 events durable (deduplicated on (source, messageId) by a unique constraint) and answers.
 """
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,7 +83,7 @@ def events_collect(
     if write_key is None:
         # The key may be inside the body (analytics.js and some libraries send it there).
         try:
-            body, size = decode_body_sized(
+            body, size = _decode(
                 raw,
                 content_type=content_type,
                 content_encoding=content_encoding,
@@ -90,14 +91,14 @@ def events_collect(
             )
         except BodyError as exc:
             raise RequestRejected(exc.code, exc.message) from exc
-        key = body.get("writeKey")
-        source = source_for_write_key(key) if isinstance(key, str) else None
+        write_key = body.get("writeKey")
+        source = source_for_write_key(write_key) if isinstance(write_key, str) else None
     if source is None:
         raise Unauthorized
     _rate_limit(source)
     try:
         if body is None:
-            body, size = decode_body_sized(
+            body, size = _decode(
                 raw,
                 content_type=content_type,
                 content_encoding=content_encoding,
@@ -116,13 +117,29 @@ def events_collect(
             max_message_bytes=source.max_message_bytes,
         )
     except BodyError as exc:
-        _store_request_failure(source, endpoint, raw, exc.code, exc.message, received_at)
+        _store_request_failure(
+            source, endpoint, raw, exc.code, exc.message, received_at, write_key=write_key
+        )
         raise RequestRejected(exc.code, exc.message) from exc
     result = events_store(source=source, endpoint=endpoint, prepared=prepared, rejected=rejected)
     if endpoint not in BATCH_ENDPOINTS and any(r.code == "message_too_large" for r in rejected):
         too_large = next(r for r in rejected if r.code == "message_too_large")
         raise RequestRejected(too_large.code, too_large.reason)
     return result
+
+
+def _decode(
+    raw: bytes, *, content_type: str | None, content_encoding: str | None, max_bytes: int
+) -> tuple[dict, int]:
+    """Decode a body, refusing unread one that is already over the limit before inflating."""
+    if len(raw) > max_bytes:
+        # The view reads at most the hard cap plus one byte, so the real size may be unknown.
+        raise BodyError(
+            "body_too_large", f"Request body is larger than the {max_bytes // 1024} KB limit."
+        )
+    return decode_body_sized(
+        raw, content_type=content_type, content_encoding=content_encoding, max_bytes=max_bytes
+    )
 
 
 def _rate_limit(source: Source) -> None:
@@ -152,21 +169,47 @@ _INSERT = (  # constant text: the column names are ours
     "%s::jsonb[], %s::jsonb[], %s::jsonb[]) "
     "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1"
 )
-_TEXT_FIELDS = ("message_id", "type", "event", "user_id", "anonymous_id", "group_id", "previous_id")
+# Prepared attribute -> (name in the Segment Spec, the length its column can hold).
+_TEXT_FIELDS = {
+    attribute: (spec_name, Event._meta.get_field(column).max_length)
+    for attribute, spec_name, column in (
+        ("message_id", "messageId", "message_id"),
+        ("type", "type", "type"),
+        ("event", "event", "name"),
+        ("user_id", "userId", "user_id"),
+        ("anonymous_id", "anonymousId", "anonymous_id"),
+        ("group_id", "groupId", "group_id"),
+        ("previous_id", "previousId", "previous_id"),
+    )
+}
+# A NUL character as orjson escapes it: `\u0000` not itself preceded by an escaped backslash.
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def _nul_problem(message: Prepared, blobs: list[str]) -> str | None:
-    """PostgreSQL cannot store NUL characters in text or jsonb: say where one is."""
-    for name in _TEXT_FIELDS:
-        value = getattr(message, name)
-        if value is not None and "\x00" in value:
-            return f"{name} contains a NUL character, which cannot be stored."
-    if any("\\u0000" in blob for blob in blobs):
-        return "The message contains a NUL character (\\u0000), which cannot be stored."
+def _storage_problem(message: Prepared, blobs: list[str]) -> tuple[str, str] | None:
+    """What PostgreSQL cannot store (NUL characters, text longer than its column), or None."""
+    for attribute, (name, max_length) in _TEXT_FIELDS.items():
+        value = getattr(message, attribute)
+        if value is None:
+            continue
+        if attribute == "event" and message.type != "track":
+            name = "name"
+        if "\x00" in value:
+            return "nul_character", f"{name} contains a NUL character, which cannot be stored."
+        if len(value) > max_length:
+            return (
+                "field_too_long",
+                f"{name} is {len(value)} characters long; at most {max_length} can be stored.",
+            )
+    if any("\\u0000" in blob and _ESCAPED_NUL.search(blob) for blob in blobs):
+        return (
+            "nul_character",
+            "The message contains a NUL character (\\u0000), which cannot be stored.",
+        )
     return None
 
 
@@ -196,9 +239,9 @@ def events_store(
             _json(message.integrations),
             _json(message.extra),
         ]
-        problem = _nul_problem(message, blobs)
+        problem = _storage_problem(message, blobs)
         if problem:
-            rejected.append(Rejected(position, _message_payload(message), "nul_character", problem))
+            rejected.append(Rejected(position, _message_payload(message), *problem))
             continue
         row = (
             source.pk,
@@ -258,7 +301,7 @@ def _storable(payload: object) -> object:
     """JSON that PostgreSQL accepts: NUL characters replaced, so the failure itself is kept."""
     text = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
     if "\\u0000" in text:
-        text = text.replace("\\u0000", "\\ufffd")
+        text = _ESCAPED_NUL.sub(r"\1\\ufffd", text)
     return orjson.loads(text)
 
 
@@ -280,9 +323,23 @@ def failed_events_store(
     )
 
 
+_WRITE_KEY_FIELD = re.compile(rb'"writeKey"\s*:\s*"(?:[^"\\]|\\.)*"')
+
+
 def _store_request_failure(
-    source: Source, endpoint: str, raw: bytes, code: str, message: str, at: datetime
+    source: Source,
+    endpoint: str,
+    raw: bytes,
+    code: str,
+    message: str,
+    at: datetime,
+    *,
+    write_key: str | None,
 ) -> None:
+    # The write key is a secret: cut it out of the body before keeping the start of it.
+    if write_key:
+        raw = raw.replace(write_key.encode(), b"[write key removed]")
+    raw = _WRITE_KEY_FIELD.sub(b'"writeKey": "[removed]"', raw)
     FailedEvent.objects.create(
         source=source,
         endpoint=endpoint,

@@ -5,6 +5,7 @@ import base64
 import binascii
 import logging
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -65,7 +66,9 @@ def collect(request, endpoint: str):
         return _cors(response, request)
     try:
         result = events_collect(
-            raw=request.body,
+            # Read directly, not through request.body: Django's 2.5 MB upload limit must not
+            # apply below a source's own limit. One byte past the hard cap is enough to refuse.
+            raw=request.read(settings.COLLECT_MAX_BODY_BYTES + 1),
             endpoint=endpoint,
             write_key=_basic_username(request),
             content_type=request.content_type,
