@@ -25,6 +25,7 @@ from profiles.domain.messages import (
 )
 from profiles.models import Event, FailedEvent, Source
 from profiles.selectors.sources import source_for_write_key
+from profiles.services.processing import processing_request
 
 RAW_KEEP = 4096  # how much of an undecodable body a failed event keeps
 
@@ -269,6 +270,8 @@ def events_store(
             accepted = len(cursor.fetchall())
     if rejected:
         failed_events_store(source=source, endpoint=endpoint, rejected=rejected)
+    if accepted:
+        processing_request()
     return Collected(accepted=accepted, duplicates=len(columns[0]) - accepted, failed=rejected)
 
 
