@@ -23,6 +23,9 @@ urlpatterns = [
     path("api/me", api_views.MeView.as_view(), name="api-me"),
     path("api/users/", api_views.UserListView.as_view(), name="api-users"),
     path("api/", include("profiles.api.urls")),
+    path("api/", include("profiles.api.urls_profiles")),
+    path("api/", include("profiles.api.urls_matching")),
+    path("api/", include("profiles.api.urls_identity")),
 ]
 
 handler403 = "cdpapp.views.error_403"
