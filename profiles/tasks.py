@@ -14,3 +14,21 @@ def process_events() -> int:
 
     processing_started()
     return events_process_pending()
+
+
+def import_job_run_task(job_id: int) -> dict | None:
+    """Run one CSV import job; returns its status and counts (None if it was deleted)."""
+    from profiles.models import ImportJob
+    from profiles.services.imports import import_job_run
+
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    job = import_job_run(job=job)
+    return {
+        "status": job.status,
+        "rows": job.rows_done,
+        "accepted": job.accepted,
+        "duplicates": job.duplicates,
+        "rejected": job.rejected,
+    }
