@@ -57,10 +57,12 @@ def post(
 
 
 def error_of(response) -> dict[str, Any]:
+    """The error object; the libraries also read `code` and `message` at the top level."""
     body = response.json()
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "code", "message"}
     assert set(body["error"]) == {"code", "message", "details"}
     assert body["error"]["message"]
+    assert (body["code"], body["message"]) == (body["error"]["code"], body["error"]["message"])
     return body["error"]
 
 

@@ -37,7 +37,11 @@ def _cors(response: HttpResponse, request) -> HttpResponse:
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status)
+    # Our error object, plus the top-level code and message that Segment's and RudderStack's
+    # libraries read (without them RudderStack retries a 4xx as if the network had failed).
+    return JsonResponse(
+        {**error_body(code, message), "code": code, "message": message}, status=status
+    )
 
 
 def _basic_username(request) -> str | None:
