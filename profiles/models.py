@@ -427,3 +427,28 @@ class ProcessorState(models.Model):
 
     def __str__(self) -> str:
         return f"processor pending={self.pending}"
+
+
+class RuleChange(models.Model):
+    """The append-only history of identity-type and survivorship-rule changes."""
+
+    class Kind(models.TextChoices):
+        IDENTITY_TYPE = "identity_type", "Identity type"
+        SURVIVORSHIP_RULE = "survivorship_rule", "Survivorship rule"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_name = models.CharField(max_length=100)
+    before = models.JSONField(null=True, blank=True)  # None when the object was created
+    after = models.JSONField(null=True, blank=True)  # None when the object was deleted
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["kind", "object_name", "-at"], name="rulechange_object")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_name} at {self.at:%Y-%m-%d %H:%M}"
+

@@ -38,22 +38,24 @@ class BatchResult:
     changed: set[int] = field(default_factory=set)
 
 
+def type_rule(t: IdentityType) -> TypeRule:
+    """One identity type (saved or not) as a pure rule."""
+    return TypeRule(
+        name=t.name,
+        normaliser=t.normaliser,
+        pattern=t.pattern,
+        default_region=t.default_region,
+        trait_keys=tuple(t.trait_keys or ()),
+        priority=t.priority,
+        max_per_profile=t.max_per_profile,
+        blocked_values=frozenset(str(v).strip().lower() for v in t.blocked_values or ()),
+        verified=t.verified,
+    )
+
+
 def identity_rules() -> dict[str, TypeRule]:
     """The enabled identity types as pure rules."""
-    return {
-        t.name: TypeRule(
-            name=t.name,
-            normaliser=t.normaliser,
-            pattern=t.pattern,
-            default_region=t.default_region,
-            trait_keys=tuple(t.trait_keys or ()),
-            priority=t.priority,
-            max_per_profile=t.max_per_profile,
-            blocked_values=frozenset(str(v).strip().lower() for v in t.blocked_values or ()),
-            verified=t.verified,
-        )
-        for t in IdentityType.objects.filter(enabled=True)
-    }
+    return {t.name: type_rule(t) for t in IdentityType.objects.filter(enabled=True)}
 
 
 def trait_rules() -> dict[str, survivorship.TraitRule]:
