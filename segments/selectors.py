@@ -1,0 +1,158 @@
+"""Reads about segments. `segment_queryset` is the one query that turns a definition into
+profiles: preview, refresh, real-time updates, API and exports all go through it."""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import BooleanField, Case, Count, Q, QuerySet, When
+from django.utils import timezone
+
+from profiles.models import Profile
+from segments.domain.compiler import compile_node
+from segments.domain.definition import iter_nodes, referenced_segments, validate
+from segments.models import Membership, Segment, SegmentSnapshot
+from segments.registry import REGISTRY
+
+
+def active_profiles() -> QuerySet[Profile]:
+    return Profile.objects.filter(merged_into__isnull=True)
+
+
+def segment_queryset(definition: dict, *, now: datetime | None = None) -> QuerySet[Profile]:
+    """The active profiles matching `definition` right now."""
+    root = validate(definition)["root"]
+    return active_profiles().filter(
+        compile_node(root, now=now or timezone.now(), registry=REGISTRY)
+    )
+
+
+@dataclass
+class Preview:
+    count: int
+    sample: list[Profile]
+    node_counts: dict[str, int]
+    query_ms: float
+
+
+def segment_preview(definition: dict, *, now: datetime | None = None, sample: int = 10) -> Preview:
+    """Member count, a sample, and how many profiles each condition and group matches."""
+    now = now or timezone.now()
+    root = validate(definition)["root"]
+    started = time.perf_counter()
+    counts = active_profiles().aggregate(
+        __all__=Count("pk", filter=compile_node(root, now=now, registry=REGISTRY)),
+        **{
+            f"n_{node['id']}": Count("pk", filter=compile_node(node, now=now, registry=REGISTRY))
+            for node in iter_nodes(root)
+            if node is not root
+        },
+    )
+    members = list(
+        active_profiles()
+        .filter(compile_node(root, now=now, registry=REGISTRY))
+        .order_by("-last_seen")[:sample]
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    node_counts = {key[2:]: value for key, value in counts.items() if key.startswith("n_")}
+    node_counts[root["id"]] = counts["__all__"]
+    return Preview(counts["__all__"], members, node_counts, round(elapsed, 1))
+
+
+def segment_explain(definition: dict, profile_id: int, *, now: datetime | None = None) -> dict:
+    """Why a profile is in or out: each node's result for it ({node id: bool})."""
+    now = now or timezone.now()
+    root = validate(definition)["root"]
+    annotations = {
+        f"n_{node['id']}": Case(
+            When(compile_node(node, now=now, registry=REGISTRY), then=True),
+            default=False,
+            output_field=BooleanField(),
+        )
+        for node in iter_nodes(root)
+    }
+    row = Profile.objects.filter(pk=profile_id).annotate(**annotations).values(*annotations).first()
+    if row is None:
+        return {}
+    return {key[2:]: value for key, value in row.items()}
+
+
+def segment_members(segment: Segment) -> QuerySet[Profile]:
+    """The stored current members of a segment."""
+    return Profile.objects.filter(
+        memberships__segment=segment, memberships__exited_at__isnull=True
+    ).order_by("pk")
+
+
+def segment_members_at(segment: Segment, at: datetime) -> QuerySet[Profile]:
+    """Who was in `segment` at time `at`."""
+    return Profile.objects.filter(
+        Q(memberships__segment=segment, memberships__entered_at__lte=at)
+        & (Q(memberships__exited_at__isnull=True) | Q(memberships__exited_at__gt=at))
+    ).distinct()
+
+
+def segment_entries_exits(segment: Segment, since: datetime, until: datetime) -> dict:
+    """How many profiles entered and exited between two times."""
+    stints = Membership.objects.filter(segment=segment)
+    return {
+        "entered": stints.filter(entered_at__gte=since, entered_at__lt=until).count(),
+        "exited": stints.filter(exited_at__gte=since, exited_at__lt=until).count(),
+    }
+
+
+def segment_snapshots(segment: Segment, limit: int = 200) -> list[SegmentSnapshot]:
+    return list(segment.snapshots.order_by("-at")[:limit])[::-1]
+
+
+def profile_segments(profile_id: int) -> QuerySet[Segment]:
+    """Segments the profile is in now, from stored membership (for personalisation)."""
+    return Segment.objects.filter(
+        memberships__profile_id=profile_id, memberships__exited_at__isnull=True
+    ).order_by("name")
+
+
+def segment_graph() -> dict[int, set[int]]:
+    """Which segments each segment refers to."""
+    return {
+        seg.pk: referenced_segments(seg.definition)
+        for seg in Segment.objects.filter(archived=False).only("pk", "definition")
+    }
+
+
+def segments_in_dependency_order(segments: list[Segment]) -> list[Segment]:
+    """Segments ordered so that a segment comes after the segments it refers to."""
+    by_id = {seg.pk: seg for seg in segments}
+    ordered, done = [], set()
+
+    def visit(seg: Segment, path: set[int]) -> None:
+        if seg.pk in done or seg.pk in path:
+            return
+        for ref in referenced_segments(seg.definition):
+            if ref in by_id:
+                visit(by_id[ref], path | {seg.pk})
+        done.add(seg.pk)
+        ordered.append(seg)
+
+    for seg in segments:
+        visit(seg, set())
+    return ordered
+
+
+def segment_overlap(segments: list[Segment]) -> dict:
+    """Pairwise overlaps of current members, and the size of the intersection of all."""
+    sets = {
+        seg.pk: set(
+            Membership.objects.filter(segment=seg, exited_at__isnull=True).values_list(
+                "profile_id", flat=True
+            )
+        )
+        for seg in segments
+    }
+    pairs = {
+        (a.pk, b.pk): len(sets[a.pk] & sets[b.pk])
+        for i, a in enumerate(segments)
+        for b in segments[i + 1 :]
+    }
+    everyone = set.intersection(*sets.values()) if sets else set()
+    return {"sizes": {k: len(v) for k, v in sets.items()}, "pairs": pairs, "all": len(everyone)}
