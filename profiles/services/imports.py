@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO, Any, TextIO
 
-from django.conf import settings
+import orjson
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -31,6 +31,7 @@ from profiles.domain import csv_import
 from profiles.domain.csv_import import CsvFile, CsvFileError, MappingError, Plan, Record, RowError
 from profiles.domain.messages import prepare_messages
 from profiles.models import ImportJob, ImportRowError, Source
+from profiles.selectors.imports import stale_after
 from profiles.services.collection import events_store
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,13 @@ class PreviewRow:
     code: str = ""
     reason: str = ""
 
+    @property
+    def json(self) -> str:
+        """The message as indented JSON, for people to read."""
+        if self.message is None:
+            return ""
+        return orjson.dumps(self.message, option=orjson.OPT_INDENT_2).decode()
+
 
 @dataclass(slots=True)
 class Preview:
@@ -166,8 +174,12 @@ def _opened(file: IO[bytes], encoding: str) -> Iterator[CsvFile]:
         text.detach()
 
 
-def import_file_inspect(*, file: IO[bytes], encoding: str, samples: int = 3) -> FileInfo:
+def import_file_inspect(
+    *, file: IO[bytes], encoding: str | None = None, samples: int = 3
+) -> FileInfo:
     """The header of a CSV file, its delimiter and the first few values of each column."""
+    if encoding is None:
+        encoding = _fingerprint(file).encoding
     with _opened(file, encoding) as opened:
         records = [r for r in itertools.islice(opened.records, samples) if not r.error]
     values = {
@@ -314,11 +326,6 @@ def import_job_start(
     job = import_job_create(source=source, file=file, mapping=mapping, user=user, name=name)
     import_job_enqueue(job=job)
     return job
-
-
-def stale_after() -> timedelta:
-    """How long a job may show "running" before its worker must have died: the task timeout."""
-    return timedelta(seconds=int(settings.Q_CLUSTER.get("timeout", 600)) + 60)
 
 
 def _stale(now) -> Q:
