@@ -212,6 +212,11 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
+# Probabilistic matching: pairs at or above MATCH_AUTO_MERGE are merged automatically, those at
+# or above MATCH_REVIEW wait for an admin's review (match probabilities, 0 to 1).
+MATCH_AUTO_MERGE = float(os.environ.get("MATCH_AUTO_MERGE", "0.99"))
+MATCH_REVIEW = float(os.environ.get("MATCH_REVIEW", "0.8"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -62,16 +62,16 @@ def target_choices(column: str, suggested: str) -> list[tuple[str, object]]:
         (SKIP, "— skip this column —"),
         (
             "Identifier (who the row is about)",
-            [(f"identifier:{kind}", kind) for kind in csv_import.KNOWN_IDENTIFIERS],
+            [(f"identifier:{kind}", f"identifier:{kind}") for kind in csv_import.KNOWN_IDENTIFIERS],
         ),
-        ("Trait", [(f"trait:{name}", name) for name in traits]),
-        ("Consent", [(f"consent:{name}", name) for name in purposes]),
+        ("Trait", [(f"trait:{name}", f"trait:{name}") for name in traits]),
+        ("Consent", [(f"consent:{name}", f"consent:{name}") for name in purposes]),
         (
             "Event",
             [
-                ("event:name", "event name"),
-                ("event:timestamp", "event time"),
-                (f"event:property:{column}", f"property “{column}”"),
+                ("event:name", "event:name"),
+                ("event:timestamp", "event:timestamp"),
+                (f"event:property:{column}", f"event:property:{column}"),
             ],
         ),
     ]

@@ -189,6 +189,18 @@ def import_file_inspect(
     return FileInfo(opened.header, opened.delimiter, encoding, values)
 
 
+def import_job_header(*, job: ImportJob) -> list[str]:
+    """The column names of a job's file, to show its rejected rows in file order ([] if the
+    file is gone)."""
+    try:
+        with job.file.open("rb") as file:
+            encoding = csv_import.detect_encoding(itertools.islice(_chunks(file), 1))
+            with _opened(file, encoding) as opened:
+                return opened.header
+    except (OSError, CsvFileError):
+        return []
+
+
 # --- Staging and preview ------------------------------------------------------------------------
 
 

@@ -231,6 +231,9 @@ def test_the_report_lists_rejected_rows_page_by_page(client_for, source, monkeyp
     page = client.get(url).content.decode()
     assert "Page 1 of 3" in page
     assert page.count("No identifier") == 2
+    # Values in file order, although PostgreSQL keeps JSON object keys shortest first.
+    assert list(job.row_errors.first().row) == ["n", "email"]
+    assert page.index("<b>email</b>") < page.index("<b>n</b>")
     response = client.get(url + "?page=3", HTTP_HX_TARGET="import-errors", **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="import-errors"')

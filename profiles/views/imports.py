@@ -26,6 +26,7 @@ from profiles.selectors.imports import (
 )
 from profiles.services.imports import (
     import_file_inspect,
+    import_job_header,
     import_job_retry,
     import_job_start,
     import_preview,
@@ -216,4 +217,11 @@ def _progress(request, job: ImportJob):
 
 def _errors_context(request, job: ImportJob) -> dict:
     page = Paginator(import_row_errors(job), ERRORS_PER_PAGE).get_page(request.GET.get("page"))
-    return {"job": job, "errors": page}
+    header = import_job_header(job=job) if page.object_list else []
+    position = {name: index for index, name in enumerate(header)}
+    rows = [
+        # Stored as a JSON object, whose keys PostgreSQL reorders: put them back in file order.
+        (error, sorted(error.row.items(), key=lambda item: position.get(item[0], len(header))))
+        for error in page.object_list
+    ]
+    return {"job": job, "errors": page, "rows": rows}
