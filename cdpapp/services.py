@@ -8,6 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from cdpapp.audit import audit_record
 from cdpapp.models import Access, ApiToken, WorkerHeartbeat
 from cdpapp.roles import CAPABILITIES, ROLE_CAPABILITIES, Role
 
@@ -33,7 +34,9 @@ def roles_sync() -> dict[Role, Group]:
 
 
 @transaction.atomic
-def user_create(*, username: str, role: Role, password: str | None = None, email: str = ""):
+def user_create(
+    *, username: str, role: Role, password: str | None = None, email: str = "", actor=None
+):
     """Create a user holding exactly one role; a random password is set when none is given."""
     groups = roles_sync()
     user = User(username=username, email=email, is_staff=role is Role.ADMIN)
@@ -41,16 +44,27 @@ def user_create(*, username: str, role: Role, password: str | None = None, email
     user.full_clean(exclude=["password"])
     user.save()
     user.groups.set([groups[role]])
+    audit_record(
+        actor=actor, action="user.created", object_type="user", object_id=user.pk,
+        after={"username": user.username, "role": role.value},
+    )  # fmt: skip
     return user
 
 
 @transaction.atomic
-def user_set_role(*, user, role: Role):
+def user_set_role(*, user, role: Role, actor=None):
     """Give `user` exactly one role."""
+    from cdpapp.selectors import user_role
+
+    before = user_role(user)
     groups = roles_sync()
     user.groups.set([groups[role]])
     user.is_staff = role is Role.ADMIN
     user.save(update_fields=["is_staff"])
+    audit_record(
+        actor=actor, action="user.role_changed", object_type="user", object_id=user.pk,
+        before={"role": before.value if before else None}, after={"role": role.value},
+    )  # fmt: skip
     return user
 
 

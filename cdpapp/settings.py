@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "profiles",
     "segments",
     "activations",
+    "privacy",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,7 @@ class UserListView(RoleRequiredMixin, View):
             role=Role(form.cleaned_data["role"]),
             password=form.cleaned_data["password"],
             email=form.cleaned_data["email"],
+            actor=request.user,
         )
         messages.success(request, f"User {user.username} created.")
         return redirect("users")
@@ -69,7 +70,7 @@ class UserRoleView(RoleRequiredMixin, View):
         if user == request.user and form.cleaned_data["role"] != Role.ADMIN:
             messages.error(request, "You cannot remove your own admin role.")
             return redirect("users")
-        user_set_role(user=user, role=Role(form.cleaned_data["role"]))
+        user_set_role(user=user, role=Role(form.cleaned_data["role"]), actor=request.user)
         messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
         return redirect("users")
 

@@ -136,8 +136,14 @@ def combine(
     return traits, lineage
 
 
-def apply_consent(consent: dict, choices: dict, *, source, event, at: datetime) -> bool:
-    """Record consent choices {purpose: granted}; the most recent decision per purpose wins."""
+def apply_consent(
+    consent: dict, choices: dict, *, source, event, at: datetime, details: dict | None = None
+) -> bool:
+    """Record consent choices {purpose: granted}; the most recent decision per purpose wins.
+
+    `details` (status, expires_at, legal_basis) come with decisions made through the consent
+    API, the admin UI or the preference centre.
+    """
     changed = False
     iso = at.isoformat()
     for purpose, granted in choices.items():
@@ -150,6 +156,7 @@ def apply_consent(consent: dict, choices: dict, *, source, event, at: datetime) 
                 "at": iso,
                 "source": source,
                 "event": event,
+                **(details or {}),
             }
     return changed
 

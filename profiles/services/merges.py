@@ -3,6 +3,7 @@
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cdpapp.audit import audit_record
 from profiles.models import MatchCandidate, MergeEntry, Profile
 from profiles.services.processing import (
     PROCESSOR_LOCK,
@@ -61,6 +62,10 @@ def profile_merge(
         snapshot=snapshot,
     )
     profiles_rebuild({survivor.pk})
+    audit_record(
+        actor=actor, action="profile.merged", object_type="profile", object_id=survivor.pk,
+        after={"absorbed": absorbed.pk, "reason": reason, "score": score, "ledger": entry.pk},
+    )  # fmt: skip
     MatchCandidate.objects.filter(
         status=MatchCandidate.Status.PENDING, profile_a__in=[survivor, absorbed]
     ).filter(profile_b__in=[survivor, absorbed]).update(
@@ -120,6 +125,10 @@ def profile_unmerge(*, entry: MergeEntry, actor=None) -> MergeEntry:
     )
     entry.undone_by = undo
     entry.save(update_fields=["undone_by"])
+    audit_record(
+        actor=actor, action="profile.unmerged", object_type="profile", object_id=current.pk,
+        before={"absorbed": absorbed.pk, "ledger": entry.pk}, after={"restored": absorbed.pk},
+    )  # fmt: skip
     # A rejected pair is never proposed again.
     a, b = sorted((current.pk, absorbed.pk))
     MatchCandidate.objects.update_or_create(

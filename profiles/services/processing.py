@@ -25,6 +25,9 @@ from profiles.signals import profiles_changed
 logger = logging.getLogger(__name__)
 
 PROCESSOR_LOCK = 7_201_001  # pg advisory lock key for identity resolution
+# Consent decisions made through the consent API, admin UI or preference centre are recorded as
+# track events of this name, with status, legal basis, expiry and evidence in their properties.
+CONSENT_EVENT = "Consent Updated"
 BATCH_SIZE = 1000
 
 
@@ -72,7 +75,7 @@ def trait_rules() -> dict[str, survivorship.TraitRule]:
 
 _EVENT_COLUMNS = (
     "id, source_id, type, name, user_id, anonymous_id, previous_id, timestamp, traits, context, "
-    "consent"
+    "consent, properties"
 )
 
 
@@ -86,7 +89,7 @@ def _take_events(limit: int) -> list[dict]:
         names = [col.name for col in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:  # Django loads jsonb as text on raw cursors
-        for name in ("traits", "context", "consent"):
+        for name in ("traits", "context", "consent", "properties"):
             if isinstance(row[name], str):
                 row[name] = orjson.loads(row[name])
     return rows
@@ -367,9 +370,17 @@ def _fold_event(profile: Profile, event: dict, rules) -> None:
             source=event["source_id"], event=event["id"], at=at, rules=rules,
         )  # fmt: skip
     if event.get("consent"):
+        details = None
+        if event.get("name") == CONSENT_EVENT and isinstance(event.get("properties"), dict):
+            details = {
+                key: event["properties"][key]
+                for key in ("status", "expires_at", "legal_basis")
+                if event["properties"].get(key) is not None
+            }
         survivorship.apply_consent(
-            profile.consent, event["consent"], source=event["source_id"], event=event["id"], at=at
-        )
+            profile.consent, event["consent"], source=event["source_id"], event=event["id"], at=at,
+            details=details,
+        )  # fmt: skip
     profile.first_seen = min(profile.first_seen, at)
     profile.last_seen = max(profile.last_seen, at)
 
@@ -405,7 +416,15 @@ def profiles_rebuild(profile_ids: set[int]) -> None:
         profile.traits, profile.trait_lineage, profile.consent = {}, {}, {}
         events = list(
             profile.events.order_by("timestamp", "id").values(
-                "id", "source_id", "type", "timestamp", "traits", "context", "consent"
+                "id",
+                "source_id",
+                "type",
+                "name",
+                "timestamp",
+                "traits",
+                "context",
+                "consent",
+                "properties",
             )
         )
         if events:
