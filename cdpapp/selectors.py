@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cdpapp.models import ApiToken, WorkerHeartbeat
 from cdpapp.roles import Role
+from profiles.selectors.identity_health import processor_backlog, processor_lag
 
 
 def user_role(user) -> Role | None:
@@ -43,6 +44,8 @@ class Health:
     worker_heartbeat_age_seconds: float | None
     worker_alive: bool
     queue_depth: int | None
+    # Informational: lag (received -> processed) p50/p95 over the last hour and the backlog.
+    processor: dict | None = None
 
     @property
     def healthy(self) -> bool:
@@ -57,6 +60,7 @@ class Health:
                 "last_heartbeat_age_seconds": self.worker_heartbeat_age_seconds,
             },
             "queue_depth": self.queue_depth,
+            "processor": self.processor,
         }
 
 
@@ -77,8 +81,23 @@ def health_status() -> Health:
     except Exception:  # a broker outage must show as unhealthy, not crash the check
         depth = None
     return Health(
-        "ok", round(age, 1) if age is not None else None, alive and depth is not None, depth
+        "ok",
+        round(age, 1) if age is not None else None,
+        alive and depth is not None,
+        depth,
+        _processor_status(),
     )
+
+
+def _processor_status() -> dict:
+    lag, backlog = processor_lag(), processor_backlog()
+    return {
+        "lag_p50_seconds": lag.p50_seconds,
+        "lag_p95_seconds": lag.p95_seconds,
+        "processed_last_hour": lag.processed_last_hour,
+        "backlog": backlog.events,
+        "oldest_waiting_seconds": backlog.oldest_seconds,
+    }
 
 
 def user_list():

@@ -50,3 +50,23 @@ def test_the_heartbeat_is_scheduled_by_migration():
     schedule = Schedule.objects.get(func="cdpapp.tasks.worker_heartbeat")
     assert schedule.schedule_type == Schedule.MINUTES
     assert schedule.minutes == 1
+
+
+def test_processor_lag_and_backlog_are_reported_but_do_not_decide_health(client):
+    from profiles.services.processing import events_process_pending
+    from profiles.services.sources import source_create
+    from profiles.tests.test_processing import send
+
+    worker_heartbeat()
+    _, key = source_create(name="Web", kind="website")
+    send(key, {"type": "track", "anonymousId": "a1", "event": "Viewed"})
+    body = client.get("/healthz").json()
+    assert body["processor"]["backlog"] == 1
+    assert body["processor"]["oldest_waiting_seconds"] >= 0  # clock time, not the transaction
+    assert body["processor"]["lag_p50_seconds"] is None
+    assert body["status"] == "ok"
+    events_process_pending()
+    processor = client.get("/healthz").json()["processor"]
+    assert (processor["backlog"], processor["processed_last_hour"]) == (0, 1)
+    assert processor["oldest_waiting_seconds"] is None
+    assert isinstance(processor["lag_p95_seconds"], float)

@@ -35,19 +35,36 @@ def source_names() -> dict[int, str]:
 
 
 def rule_change_list(*, kind: str | None = None, limit: int = 200) -> list[RuleChange]:
-    """The newest rule changes, each with `changes`: [(field, before, after)] of what differs."""
+    """The newest rule changes, each with `changes`: what differs, formatted for people."""
     changes = RuleChange.objects.select_related("actor").order_by("-at", "-id")
     if kind:
         changes = changes.filter(kind=kind)
     found = list(changes[:limit])
+    names = source_names()
     for change in found:
         before, after = change.before or {}, change.after or {}
         change.changes = [
-            (key, before.get(key), after.get(key))
+            {
+                "field": key.replace("_", " "),
+                "before": _display(key, before.get(key), names),
+                "after": _display(key, after.get(key), names),
+            }
             for key in dict.fromkeys([*before, *after])
-            if before.get(key) != after.get(key)
+            if key not in ("name", "trait") and before.get(key) != after.get(key)
         ]
     return found
+
+
+def _display(field: str, value, names: dict[int, str]) -> str:
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field == "source_priority":
+        return " > ".join(names.get(s, f"source {s}") for s in value)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def _observations(trait_keys: list[str]) -> Iterator[dict]:

@@ -60,8 +60,11 @@ def _texts(values, *, field: str, max_length: int, fold_case: bool) -> list[str]
     return cleaned
 
 
-def _clean_type(identity_type: IdentityType) -> None:
-    """Validate and tidy an identity type in place; ValidationError names the field and why."""
+def identity_type_clean(identity_type: IdentityType) -> None:
+    """Validate and tidy an identity type in place, writing nothing (the simulation uses it too).
+
+    Raises ValidationError naming each wrong field and why.
+    """
     errors: dict[str, str] = {}
     identity_type.pattern = (identity_type.pattern or "").strip()
     identity_type.default_region = (identity_type.default_region or "").strip().upper()
@@ -113,7 +116,7 @@ def identity_type_create(*, name: str, actor=None, **fields) -> IdentityType:
     if unknown:
         raise TypeError(f"Unknown identity type fields: {', '.join(sorted(unknown))}")
     identity_type = IdentityType(name=(name or "").strip(), **fields)
-    _clean_type(identity_type)
+    identity_type_clean(identity_type)
     identity_type.save()
     _record(
         RuleChange.Kind.IDENTITY_TYPE,
@@ -139,7 +142,7 @@ def identity_type_update(*, identity_type: IdentityType, actor=None, **changes) 
     before = identity_type_snapshot(current)
     for name, value in changes.items():
         setattr(current, name, value)
-    _clean_type(current)
+    identity_type_clean(current)
     after = identity_type_snapshot(current)
     if after != before:
         current.save()

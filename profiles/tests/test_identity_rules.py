@@ -117,7 +117,10 @@ def test_survivorship_rules_are_set_changed_and_removed(make_user):
         (False, False),
         (True, False),
     ]
-    assert ("rule", "source_priority", "most_frequent") in history[1].changes
+    assert {"field": "rule", "before": "source_priority", "after": "most_frequent"} in (
+        history[1].changes
+    )
+    assert {"field": "source priority", "before": "CRM > POS", "after": "—"} in history[1].changes
 
 
 @pytest.mark.parametrize(
