@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from cdpapp.audit import audit_record
 from profiles.models import IdentityType, RuleChange, Source, SurvivorshipRule
 
 TYPE_FIELDS = (
@@ -104,9 +105,30 @@ def identity_type_clean(identity_type: IdentityType) -> None:
 
 
 def _record(kind: str, name: str, before, after, actor) -> RuleChange:
-    return RuleChange.objects.create(
+    """The rule history row, and the platform's audit log entry."""
+    change = RuleChange.objects.create(
         kind=kind, object_name=name, before=before, after=after, actor=actor, at=timezone.now()
     )
+    verb = "created" if before is None else "removed" if after is None else "changed"
+    audit_record(
+        actor=actor,
+        action=f"{kind}.{verb}",
+        object_type=kind,
+        object_id=name,
+        before=_for_audit(before),
+        after=_for_audit(after),
+    )
+    return change
+
+
+def _for_audit(snapshot: dict | None) -> dict | None:
+    # Blocked values may be someone's address typed in by an admin: the audit log keeps no PII.
+    if snapshot is None or "blocked_values" not in snapshot:
+        return snapshot
+    values = snapshot["blocked_values"]
+    return {k: v for k, v in snapshot.items() if k != "blocked_values"} | {
+        "blocked_values_count": len(values)
+    }
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from cdpapp.models import AuditEntry
 from profiles.models import Identity, IdentityType, RuleChange, SurvivorshipRule
 from profiles.selectors.identity_rules import identity_type_simulate, rule_change_list
 from profiles.services.identity_rules import (
@@ -42,6 +43,11 @@ def test_update_records_before_and_after(make_user):
     assert change.after["max_per_profile"] == 2
     assert change.after["blocked_values"] == ["junk@x.com", "null"]
     assert identity_rules()["email"].max_per_profile == 2
+    audit = AuditEntry.objects.get(action="identity_type.changed")
+    assert (audit.actor, audit.object_id) == (admin, "email")
+    assert audit.after["max_per_profile"] == 2
+    assert audit.after["blocked_values_count"] == 2
+    assert "blocked_values" not in audit.after
 
 
 def test_an_update_that_changes_nothing_records_nothing():
@@ -109,7 +115,10 @@ def test_survivorship_rules_are_set_changed_and_removed(make_user):
     survivorship_rule_set(trait="firstName", rule="most_frequent", source_priority=[crm.pk])
     rule.refresh_from_db()
     assert (rule.rule, rule.source_priority) == ("most_frequent", [])
-    survivorship_rule_delete(rule=rule)
+    survivorship_rule_delete(rule=rule, actor=make_user("admin"))
+    assert AuditEntry.objects.filter(action="survivorship_rule.removed").get().actor_name == (
+        "admin-user"
+    )
     assert not SurvivorshipRule.objects.filter(trait="firstName").exists()
     history = rule_change_list()
     assert [(c.before is None, c.after is None) for c in history] == [
