@@ -41,6 +41,11 @@ DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret("secret_key")
 # Keys for secrets encrypted at rest (cdpapp/crypto.py), newest first. Made once when unset.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "") or [_local_secret("field_key")]
+# Key of the one-way hashes kept for erased people (privacy.Suppression). Never rotate it: the
+# hashes of earlier erasures would stop matching.
+SUPPRESSION_KEY = os.environ.get("SUPPRESSION_KEY") or _local_secret("suppression_key")
+# Phone numbers without a country code are read in this region (identity and suppression).
+DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "GB")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 

@@ -4,6 +4,7 @@ Turning events into profiles happens later, in the background; the request only 
 events durable (deduplicated on (source, messageId) by a unique constraint) and answers.
 """
 
+import itertools
 import re
 import time
 from dataclasses import dataclass, field
@@ -54,12 +55,14 @@ class Collected:
     accepted: int = 0
     duplicates: int = 0
     failed: list[Rejected] = field(default_factory=list)
+    suppressed: int = 0  # messages about erased people: counted, never stored
 
     def as_dict(self) -> dict:
         return {
             "success": True,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
             "failed": len(self.failed),
             "errors": [
                 {"index": item.index, "code": item.code, "reason": item.reason}
@@ -162,12 +165,15 @@ _COLUMNS = (
     "timestamp, original_timestamp, sent_at, received_at, "
     "properties, traits, context, integrations, extra, consent, violations"
 )
+# The whole batch travels as one JSON document of rows: one orjson call to build, one value to
+# send, and PostgreSQL parses it once (per-column arrays cost 5x the CPU in psycopg's dumpers).
 _INSERT = (  # constant text: the column names are ours
     f"INSERT INTO profiles_event ({_COLUMNS}) "  # noqa: S608
-    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-    "%s::timestamptz[], %s::timestamptz[], %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::jsonb[], "
-    "%s::jsonb[], %s::jsonb[], %s::jsonb[]) "
+    "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS row(source_id bigint, message_id text, "
+    "type text, name text, user_id text, anonymous_id text, group_id text, previous_id text, "
+    "timestamp timestamptz, original_timestamp timestamptz, sent_at timestamptz, "
+    "received_at timestamptz, properties jsonb, traits jsonb, context jsonb, integrations jsonb, "
+    "extra jsonb, consent jsonb, violations jsonb) "
     "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1"
 )
 # Prepared attribute -> (name in the Segment Spec, the length its column can hold).
@@ -185,14 +191,18 @@ _TEXT_FIELDS = {
 }
 # A NUL character as orjson escapes it: `\u0000` not itself preceded by an escaped backslash.
 _ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_NUL_IN_JSON = (
+    "nul_character",
+    "The message contains a NUL character (\\u0000), which cannot be stored.",
+)
 
 
-def _json(value) -> str:
-    return orjson.dumps(value).decode()
+def _has_nul(text: str) -> bool:
+    return "\\u0000" in text and _ESCAPED_NUL.search(text) is not None
 
 
-def _storage_problem(message: Prepared, blobs: list[str]) -> tuple[str, str] | None:
-    """What PostgreSQL cannot store (NUL characters, text longer than its column), or None."""
+def _text_problem(message: Prepared) -> tuple[str, str] | None:
+    """What PostgreSQL cannot store in a text column (NUL, too long), or None."""
     for attribute, (name, max_length) in _TEXT_FIELDS.items():
         value = getattr(message, attribute)
         if value is None:
@@ -206,12 +216,31 @@ def _storage_problem(message: Prepared, blobs: list[str]) -> tuple[str, str] | N
                 "field_too_long",
                 f"{name} is {len(value)} characters long; at most {max_length} can be stored.",
             )
-    if any("\\u0000" in blob and _ESCAPED_NUL.search(blob) for blob in blobs):
-        return (
-            "nul_character",
-            "The message contains a NUL character (\\u0000), which cannot be stored.",
-        )
     return None
+
+
+def _row(source: Source, message: Prepared, violations: list[str]) -> dict:
+    return {
+        "source_id": source.pk,
+        "message_id": message.message_id,
+        "type": message.type,
+        "name": message.event,
+        "user_id": message.user_id,
+        "anonymous_id": message.anonymous_id,
+        "group_id": message.group_id,
+        "previous_id": message.previous_id,
+        "timestamp": message.timestamp,
+        "original_timestamp": message.original_timestamp,
+        "sent_at": message.sent_at,
+        "received_at": message.received_at,
+        "properties": message.properties,
+        "traits": message.traits,
+        "context": message.context,
+        "integrations": message.integrations,
+        "extra": message.extra,
+        "consent": message.consent,
+        "violations": violations,
+    }
 
 
 @transaction.atomic
@@ -219,10 +248,17 @@ def events_store(
     *, source: Source, endpoint: str, prepared: list[Prepared], rejected: list[Rejected]
 ) -> Collected:
     """Insert valid messages (duplicates skipped by the unique constraint) and failed ones."""
-    rejected = list(rejected)
+    from privacy.services.suppression import suppression_filter
+
+    prepared, suppressed = suppression_filter(prepared)
     plan = source.tracking_plan or {}
-    columns: list[list] = [[] for _ in range(19)]
-    for position, message in enumerate(prepared):
+    rows: list[dict] = []
+    kept: list[tuple[int, Prepared]] = []
+    # Where each prepared message stood in its batch: the indices that preparing did not reject.
+    taken = {item.index for item in rejected}
+    positions = (index for index in itertools.count() if index not in taken)
+    rejected = list(rejected)
+    for position, message in zip(positions, prepared, strict=False):
         found = (
             tracking_plan.violations(plan, message.event, message.properties)
             if message.type == "track"
@@ -233,46 +269,36 @@ def events_store(
                 Rejected(position, _message_payload(message), "tracking_plan", "; ".join(found))
             )
             continue
-        blobs = [
-            _json(message.properties),
-            _json(message.traits),
-            _json(message.context),
-            _json(message.integrations),
-            _json(message.extra),
-        ]
-        problem = _storage_problem(message, blobs)
+        problem = _text_problem(message)
         if problem:
             rejected.append(Rejected(position, _message_payload(message), *problem))
             continue
-        row = (
-            source.pk,
-            message.message_id,
-            message.type,
-            message.event,
-            message.user_id,
-            message.anonymous_id,
-            message.group_id,
-            message.previous_id,
-            message.timestamp,
-            message.original_timestamp,
-            message.sent_at,
-            message.received_at,
-            *blobs,
-            _json(message.consent) if message.consent is not None else None,
-            _json(found),
+        rows.append(_row(source, message, found))
+        kept.append((position, message))
+    document = orjson.dumps(rows).decode()
+    if _has_nul(document):
+        # Rare: find the messages whose JSON holds a NUL, which jsonb cannot store.
+        clean = [not _has_nul(orjson.dumps(row).decode()) for row in rows]
+        rejected.extend(
+            Rejected(position, _message_payload(message), *_NUL_IN_JSON)
+            for (position, message), ok in zip(kept, clean, strict=True)
+            if not ok
         )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
+        rows = [row for row, ok in zip(rows, clean, strict=True) if ok]
+        document = orjson.dumps(rows).decode()
     accepted = 0
-    if columns[0]:
+    if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT, columns)
+            cursor.execute(_INSERT, [document])
             accepted = len(cursor.fetchall())
     if rejected:
+        rejected.sort(key=lambda item: item.index)
         failed_events_store(source=source, endpoint=endpoint, rejected=rejected)
     if accepted:
         processing_request()
-    return Collected(accepted=accepted, duplicates=len(columns[0]) - accepted, failed=rejected)
+    return Collected(
+        accepted=accepted, duplicates=len(rows) - accepted, failed=rejected, suppressed=suppressed
+    )
 
 
 def _message_payload(message: Prepared) -> dict:

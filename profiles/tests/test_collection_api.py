@@ -93,6 +93,7 @@ def test_accepted_track_is_exactly_200_with_a_small_json_summary(client, source)
         "success": True,
         "accepted": 1,
         "duplicates": 0,
+        "suppressed": 0,
         "failed": 0,
         "errors": [],
     }
@@ -898,6 +899,32 @@ def test_nul_character_in_one_message_of_a_batch_fails_only_that_one(client, sou
 
     assert (answer["accepted"], answer["failed"]) == (1, 1)
     assert Event.objects.get().message_id == "good"
+
+
+def test_errors_name_each_message_by_its_place_in_the_batch(client, source):
+    source.tracking_plan = {"Order Completed": {"total": "number"}}
+    source.tracking_plan_mode = Source.PlanMode.QUARANTINE
+    source.save()
+    body = batch_of(
+        {"type": "track", "userId": "u1"},  # refused while preparing: no event
+        {"type": "track", **track(messageId="nul", properties={"total": 1, "x": "\x00"})},
+        {"type": "track", **track(messageId="ok")},
+        {"type": "track", **track(messageId="long", userId="u" * 300)},
+        {"type": "track", **track(messageId="plan", properties={"total": "1"})},
+        {"type": "track", **track(messageId="key-nul", properties={"total": 1, "\x00": 1})},
+    )
+
+    answer = post(client, "/v1/batch", body, key=source.key).json()
+
+    assert [(e["index"], e["code"]) for e in answer["errors"]] == [
+        (0, "missing_event"),
+        (1, "nul_character"),
+        (3, "field_too_long"),
+        (4, "tracking_plan"),
+        (5, "nul_character"),
+    ]
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["ok"]
+    assert FailedEvent.objects.count() == 5
 
 
 def test_text_that_only_looks_like_an_escaped_nul_is_stored(client, source):
