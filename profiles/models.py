@@ -452,3 +452,44 @@ class RuleChange(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.object_name} at {self.at:%Y-%m-%d %H:%M}"
 
+
+class MatchRun(models.Model):
+    """One probabilistic matching run: its thresholds, what it compared, proposed and merged."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (another run was in progress)"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Run now (UI)"
+        COMMAND = "command", "Command line"
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    auto_merge_threshold = models.FloatField()
+    review_threshold = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    profiles = models.PositiveIntegerField(default=0)  # records compared
+    pairs = models.PositiveBigIntegerField(default=0)  # candidate pairs after blocking
+    candidates = models.PositiveIntegerField(default=0)  # review candidates proposed
+    merges = models.PositiveIntegerField(default=0)
+    held_for_review = models.PositiveIntegerField(default=0)  # above auto-merge, but conflicting
+    skipped_rejected = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    model = models.JSONField(default=dict, blank=True)  # learned parameters and blocking counts
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"match run {self.pk} ({self.status})"
