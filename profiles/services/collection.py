@@ -250,15 +250,19 @@ def events_store(
     """Insert valid messages (duplicates skipped by the unique constraint) and failed ones."""
     from privacy.services.suppression import suppression_filter
 
-    prepared, suppressed = suppression_filter(prepared)
-    plan = source.tracking_plan or {}
-    rows: list[dict] = []
-    kept: list[tuple[int, Prepared]] = []
     # Where each prepared message stood in its batch: the indices that preparing did not reject.
     taken = {item.index for item in rejected}
     positions = (index for index in itertools.count() if index not in taken)
+    placed = list(zip(positions, prepared, strict=False))
+    survivors, suppressed = suppression_filter(prepared)
+    if suppressed:
+        alive = {id(message) for message in survivors}
+        placed = [(position, message) for position, message in placed if id(message) in alive]
+    plan = source.tracking_plan or {}
+    rows: list[dict] = []
+    kept: list[tuple[int, Prepared]] = []
     rejected = list(rejected)
-    for position, message in zip(positions, prepared, strict=False):
+    for position, message in placed:
         found = (
             tracking_plan.violations(plan, message.event, message.properties)
             if message.type == "track"

@@ -927,6 +927,27 @@ def test_errors_name_each_message_by_its_place_in_the_batch(client, source):
     assert FailedEvent.objects.count() == 5
 
 
+def test_errors_keep_their_batch_index_when_an_erased_person_is_dropped(client, source):
+    from privacy.domain.suppression import digest
+    from privacy.models import Suppression
+    from privacy.selectors import suppression_key
+
+    Suppression.objects.create(
+        digest=digest(suppression_key(), "user_id", "erased"), id_type="user_id"
+    )
+    body = batch_of(
+        {"type": "track", **track(messageId="gone", userId="erased")},
+        {"type": "track", **track(messageId="ok")},
+        {"type": "track", **track(messageId="nul", properties={"x": "\x00"})},
+    )
+
+    answer = post(client, "/v1/batch", body, key=source.key).json()
+
+    assert (answer["accepted"], answer["suppressed"], answer["failed"]) == (1, 1, 1)
+    assert [(e["index"], e["code"]) for e in answer["errors"]] == [(2, "nul_character")]
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["ok"]
+
+
 def test_text_that_only_looks_like_an_escaped_nul_is_stored(client, source):
     answer = post(
         client, "/v1/track", track(properties={"code": "printf('\\u0000')"}), key=source.key
