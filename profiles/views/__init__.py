@@ -1,8 +1,3 @@
-from django.views.generic import TemplateView
+from profiles.views.explorer import IndexView
 
-from cdpapp.access import RoleRequiredMixin
-
-
-class IndexView(RoleRequiredMixin, TemplateView):
-    template_name = "profiles/index.html"
-    read_permission = "view_profiles"
+__all__ = ["IndexView"]
