@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cdpapp.audit import audit_record
 from profiles.domain import matching
 from profiles.models import MatchCandidate, MatchRun, MergeEntry, Profile
 from profiles.selectors.matching import (
@@ -374,6 +375,7 @@ def match_candidate_approve(*, candidate: MatchCandidate, user) -> MatchCandidat
             candidate.status = MatchCandidate.Status.APPROVED
             candidate.reviewed_by, candidate.reviewed_at = user, entry.at
             candidate.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+            _audit(candidate, user, "approved", ledger=entry.pk)
             return candidate
         candidate.status = MatchCandidate.Status.OBSOLETE
         candidate.save(update_fields=["status"])
@@ -387,4 +389,21 @@ def match_candidate_reject(*, candidate: MatchCandidate, user) -> MatchCandidate
     candidate.status = MatchCandidate.Status.REJECTED
     candidate.reviewed_by, candidate.reviewed_at = user, timezone.now()
     candidate.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _audit(candidate, user, "rejected")
     return candidate
+
+
+def _audit(candidate: MatchCandidate, user, verb: str, **extra) -> None:
+    audit_record(
+        actor=user,
+        action=f"match_candidate.{verb}",
+        object_type="match_candidate",
+        object_id=candidate.pk,
+        before={"status": MatchCandidate.Status.PENDING},
+        after={
+            "status": candidate.status,
+            "profiles": [candidate.profile_a_id, candidate.profile_b_id],
+            "score": candidate.score,
+            **extra,
+        },
+    )

@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import call_command
 
+from cdpapp.models import AuditEntry
 from profiles.models import MatchCandidate, MatchRun, MergeEntry, Profile
 from profiles.selectors.matching import match_records
 from profiles.services.matching import (
@@ -115,6 +116,7 @@ def test_a_rejected_pair_is_never_proposed_again(keys, make_user):
     candidate.refresh_from_db()
     assert candidate.status == MatchCandidate.Status.REJECTED
     assert MatchCandidate.objects.filter(status="pending").count() == 0
+    assert AuditEntry.objects.filter(action="match_candidate.rejected").count() == 1
 
 
 def test_approval_merges_with_reason_review_and_can_be_undone(keys, make_user):
@@ -128,6 +130,8 @@ def test_approval_merges_with_reason_review_and_can_be_undone(keys, make_user):
     assert candidate.reviewed_by == admin
     entry = MergeEntry.objects.get(kind="merge", absorbed=crm)
     assert entry.reason == "review" and entry.actor == admin
+    audit = AuditEntry.objects.get(action="match_candidate.approved")
+    assert audit.actor == admin and audit.after["ledger"] == entry.pk
     crm.refresh_from_db()
     assert crm.merged_into_id == web.pk
     with pytest.raises(MatchReviewError):

@@ -96,10 +96,14 @@ def _candidate_context(candidate: MatchCandidate, **extra) -> dict:
     explanation = candidate.explanation or {}
     fields = explanation.get("fields") or []
     widest = max([abs(f["weight"]) for f in fields] + [1])
+    traits_a, traits_b = dict(sides[0].traits), dict(sides[1].traits)
     return {
         "candidate": candidate,
         "a": sides[0],
         "b": sides[1],
+        "differing": {
+            k for k in traits_a.keys() | traits_b.keys() if traits_a.get(k) != traits_b.get(k)
+        },
         "fields": [{**f, "bar": round(100 * abs(f["weight"]) / widest)} for f in fields],
         "explanation": explanation,
         "conflicts": candidate_conflicts(sides, identity_limits()),
