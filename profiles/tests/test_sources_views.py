@@ -1,5 +1,7 @@
 """The sources pages and the event debugger, as the browser and htmx ask for them."""
 
+import html
+import json
 import re
 from datetime import timedelta
 
@@ -264,11 +266,17 @@ def test_debugger_page_has_live_list_failed_events_and_charts(admin, client, web
     )
     page = text(admin.get(url("source-debugger", web.pk)))
 
-    assert '<script src="/static/plotly/plotly.min.js"></script>' in page
+    assert '<script src="/static/plotly/plotly.min.js" defer></script>' in page
     assert "cdn.plot.ly" not in page
-    assert 'id="volume-hourly"' in page
-    assert 'id="volume-daily"' in page
-    assert "Plotly.newPlot(" in page
+    figures = [
+        json.loads(html.unescape(found)) for found in re.findall(r'data-figure="([^"]+)"', page)
+    ]
+    assert [figure["layout"]["title"]["text"] for figure in figures] == [
+        "Per hour, last 24 hours",
+        "Per day, last 30 days",
+    ]
+    hourly = {trace["name"]: trace["y"] for trace in figures[0]["data"]}
+    assert (sum(hourly["events"]), sum(hourly["failed"]), len(hourly["events"])) == (1, 1, 24)
     assert 'hx-trigger="every 2s"' in page
     assert "Order Completed" in page
     assert "&quot;revenue&quot;: 42" in page  # the full JSON is in the expandable row

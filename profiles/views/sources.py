@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.safestring import mark_safe
 from django.views import View
 
 from cdpapp.access import RoleRequiredMixin
@@ -44,11 +43,12 @@ from profiles.services.sources import (
     source_rotate_key,
     source_update,
 )
-from profiles.views.volume_chart import volume_chart_html
+from profiles.views.volume_chart import volume_chart_json
 
 LIVE_ROWS = 50  # events shown when the debugger opens, and at most per poll
 FAILED_ROWS = 50
 KEYS_CHANGED = "source-keys-changed"
+EVENTS_ARRIVED = "debugger-events-arrived"  # the volume chart redraws, at most every 5 s
 
 
 class SourceAccessMixin(RoleRequiredMixin):
@@ -291,16 +291,9 @@ def _failed_context(failed: list[FailedEvent], after: int | None) -> dict:
 def _volume_context(source: Source) -> dict:
     hourly = event_volume(source=source, unit="hour")
     daily = event_volume(source=source, unit="day")
-    hourly_html = volume_chart_html(
-        hourly, unit="hour", title="Per hour, last 24 hours", div_id="volume-hourly"
-    )
-    daily_html = volume_chart_html(
-        daily, unit="day", title="Per day, last 30 days", div_id="volume-daily"
-    )
     return {
-        # plotly's own HTML, drawn from numbers and dates: no text typed by anyone.
-        "hourly_chart": mark_safe(hourly_html),  # noqa: S308
-        "daily_chart": mark_safe(daily_html),  # noqa: S308
+        "hourly_figure": volume_chart_json(hourly, unit="hour", title="Per hour, last 24 hours"),
+        "daily_figure": volume_chart_json(daily, unit="day", title="Per day, last 30 days"),
         "volume_totals": {
             "events_24h": sum(point.events for point in hourly),
             "failed_24h": sum(point.failed for point in hourly),
@@ -332,7 +325,9 @@ class SourceDebuggerView(SourceAccessMixin, View):
             failed = _open_failed(source, after)
             if not failed:
                 return HttpResponse(status=204)
-            return self._partial(request, "new-failed", context, _failed_context(failed, after))
+            response = self._partial(request, "new-failed", context, _failed_context(failed, after))
+            response["HX-Trigger"] = EVENTS_ARRIVED
+            return response
         if target == "volume":
             return self._partial(request, "volume", context, _volume_context(source))
         if target == "failed":
