@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -292,7 +293,10 @@ def events_store(
         document = orjson.dumps(rows).decode()
     accepted = 0
     if rows:
-        with connection.cursor() as cursor:
+        connection.ensure_connection()
+        # A server-side-binding cursor on Django's connection (so in this transaction): the
+        # document travels as a bound parameter, not escaped into the SQL text and lexed again.
+        with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(_INSERT, [document])
             accepted = len(cursor.fetchall())
     if rejected:
