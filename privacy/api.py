@@ -1,0 +1,181 @@
+"""REST API for consent, purposes, preference links and data-subject requests."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from privacy.models import DataSubjectRequest, Purpose
+from privacy.preferences import preference_url
+from privacy.selectors import requests_list
+from privacy.services.consent import (
+    LEGAL_BASES,
+    STATUSES,
+    ConsentError,
+    consent_history,
+    consent_record,
+)
+from privacy.services.requests import (
+    RequestError,
+    request_complete_access,
+    request_complete_erasure,
+    request_create,
+)
+from profiles.models import Profile
+
+
+class PurposeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Purpose
+        fields = ["slug", "name", "description", "version", "defaults", "validity_days"]
+
+
+class PurposeListView(generics.ListAPIView):
+    """The purposes people can consent to."""
+
+    read_permission = "view_profiles"
+    serializer_class = PurposeSerializer
+    queryset = Purpose.objects.order_by("name")
+
+
+class ConsentInSerializer(serializers.Serializer):
+    purpose = serializers.SlugField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    legal_basis = serializers.ChoiceField(choices=LEGAL_BASES, default="consent")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    evidence = serializers.DictField(required=False, help_text="Proof: form id, text shown, ...")
+
+
+class ConsentDecisionSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    source = serializers.CharField(source="source.name")
+    choices = serializers.DictField(source="consent")
+    details = serializers.DictField(source="properties")
+
+
+def _profile(pk: int) -> Profile:
+    profile = get_object_or_404(Profile, pk=pk)
+    while profile.merged_into_id is not None:
+        profile = Profile.objects.get(pk=profile.merged_into_id)
+    return profile
+
+
+class ProfileConsentView(APIView):
+    """A profile's current consent and history (GET); record a decision (POST)."""
+
+    read_permission = "view_profiles"
+    write_permission = "manage_consent"
+
+    def get(self, request, pk: int):
+        profile = _profile(pk)
+        history = ConsentDecisionSerializer(consent_history(profile)[:200], many=True).data
+        return Response({"profile": profile.pk, "current": profile.consent, "history": history})
+
+    @extend_schema(request=ConsentInSerializer)
+    def post(self, request, pk: int):
+        data = ConsentInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            consent_record(
+                profile=_profile(pk), channel="api", actor=request.user, **data.validated_data
+            )
+        except ConsentError as exc:
+            raise serializers.ValidationError({"purpose": [str(exc)]}) from exc
+        profile = _profile(pk)
+        return Response({"profile": profile.pk, "current": profile.consent}, status=201)
+
+
+class PreferenceLinkView(APIView):
+    """A signed link to the person's preference centre, to put in emails."""
+
+    read_permission = "manage_consent"
+    write_permission = "manage_consent"
+
+    def post(self, request, pk: int):
+        profile = _profile(pk)
+        unsubscribe = request.data.get("unsubscribe") if hasattr(request.data, "get") else None
+        return Response({"url": preference_url(request, profile.pk, unsubscribe)})
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataSubjectRequest
+        fields = [
+            "id",
+            "kind",
+            "regulation",
+            "status",
+            "subject_type",
+            "subject_value",
+            "profile",
+            "requested_at",
+            "due_at",
+            "completed_at",
+            "steps",
+            "overdue",
+        ]
+        read_only_fields = ["status", "profile", "requested_at", "due_at", "completed_at", "steps"]
+
+    def get_overdue(self, obj) -> bool:
+        from django.utils import timezone
+
+        return obj.status == "open" and obj.due_at < timezone.now()
+
+
+class RequestListView(generics.ListCreateAPIView):
+    """Data-subject requests (GET) and opening one (POST: kind, regulation, subject)."""
+
+    read_permission = "manage_privacy"
+    write_permission = "manage_privacy"
+    serializer_class = RequestSerializer
+
+    def get_queryset(self):
+        return requests_list(status=self.request.query_params.get("status"))
+
+    def create(self, request, *args, **kwargs):
+        data = request.data
+        try:
+            created = request_create(
+                kind=data.get("kind", ""),
+                regulation=data.get("regulation", "gdpr"),
+                subject_type=data.get("subject_type", ""),
+                subject_value=str(data.get("subject_value", "")),
+                actor=request.user,
+            )
+        except RequestError as exc:
+            raise serializers.ValidationError({"request": [str(exc)]}) from exc
+        return Response(RequestSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class RequestCompleteView(APIView):
+    """Carry out an open request: build the access export, or erase the person."""
+
+    read_permission = "manage_privacy"
+    write_permission = "manage_privacy"
+
+    def post(self, request, pk: int):
+        found = get_object_or_404(DataSubjectRequest, pk=pk)
+        complete = request_complete_access if found.kind == "access" else request_complete_erasure
+        try:
+            done = complete(request=found, actor=request.user)
+        except RequestError as exc:
+            raise serializers.ValidationError({"request": [str(exc)]}) from exc
+        return Response(RequestSerializer(done).data)
+
+
+class RequestExportView(APIView):
+    """The JSON export of a completed access request."""
+
+    read_permission = "manage_privacy"
+
+    def get(self, request, pk: int):
+        found = get_object_or_404(DataSubjectRequest, pk=pk, kind="access")
+        if found.export is None:
+            raise Http404("No export: the request is not complete, or the person was erased.")
+        response = Response(found.export)
+        response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
+        return response
