@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -700,13 +701,18 @@ def link(
     max_iterations: int = MAX_ITERATIONS,
 ) -> Linkage:
     """Block, compare, train by EM, then score the candidate pairs; keep those ≥ min_probability."""
+    clock = _Clock()
     records = sorted(records, key=lambda r: r.key)
     prepared = [prepare(r) for r in records]
     blocking = candidate_pairs(prepared, max_block_size)
+    clock.lap("blocking")
     gammas = [compare(prepared[i], prepared[j]) for i, j in blocking.pairs]
+    clock.lap("comparing")
     rng = random.Random(seed)  # noqa: S311 - sampling, seeded for repeatable runs
     u = estimate_u(prepared, rng=rng, sample_pairs=u_sample_pairs)
+    clock.lap("u_sampling")
     model = train(gammas, records=len(records), u=u, max_iterations=max_iterations)
+    clock.lap("em")
     weights: dict[Gamma, float] = {}
     scored = []
     for (i, j), gamma in zip(blocking.pairs, gammas, strict=True):
@@ -717,6 +723,7 @@ def link(
         if p >= min_probability:
             scored.append(ScoredPair(records[i].key, records[j].key, p, weight, gamma))
     scored.sort(key=lambda s: (-s.weight, s.key_a, s.key_b))
+    clock.lap("scoring")
     return Linkage(
         model=model,
         pairs=scored,
@@ -724,8 +731,25 @@ def link(
         compared=len(blocking.pairs),
         blocks=blocking.blocks,
         skipped_blocks=blocking.skipped_blocks,
-        stats={"patterns": len(weights), "skipped_records": blocking.skipped_records},
+        stats={
+            "patterns": len(weights),
+            "skipped_records": blocking.skipped_records,
+            "seconds": clock.laps,
+        },
     )
+
+
+class _Clock:
+    """Seconds spent per stage, for the run's summary."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 # --- Records from profile traits ------------------------------------------------------------------

@@ -137,10 +137,13 @@ def matching_run(
 
 
 def _run(run: MatchRun, *, seed: int) -> None:
+    started = time.monotonic()
     _obsolete_stale_candidates()
     records = match_records()
     run.profiles = len(records)
+    loaded = time.monotonic()
     linkage = matching.link(records, seed=seed, min_probability=run.review_threshold)
+    linked = time.monotonic()
     run.pairs = linkage.compared
     run.model = {
         "name": MODEL_NAME,
@@ -149,7 +152,8 @@ def _run(run: MatchRun, *, seed: int) -> None:
             "rules": list(matching.BLOCKING_RULES),
             "blocks": linkage.blocks,
             "skipped_blocks": linkage.skipped_blocks,
-            **linkage.stats,
+            "skipped_records": linkage.stats["skipped_records"],
+            "patterns": linkage.stats["patterns"],
         },
     }
     decided = {
@@ -201,6 +205,11 @@ def _run(run: MatchRun, *, seed: int) -> None:
         if key not in pending:
             pending[key] = _Pending(*key, pair.probability, explanation)
     run.candidates = _write_candidates(pending.values(), decided, parent, find)
+    run.model["seconds"] = {
+        "loading": round(loaded - started, 3),
+        **linkage.stats["seconds"],
+        "merging_and_writing": round(time.monotonic() - linked, 3),
+    }
 
 
 def _rejected(decided: dict, key: tuple[int, int]) -> bool:
