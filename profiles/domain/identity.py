@@ -74,14 +74,24 @@ def is_blocked(rule: TypeRule, value: str) -> bool:
     return lowered in rule.blocked_values or bool(_ALL_ZERO.match(value))
 
 
+def _synthetic_anonymous_id(context: object) -> bool:
+    """A file-import row with no anonymous id column gets one made up (the Segment Spec needs
+    an id); it names nobody, so it is not an identifier."""
+    if not isinstance(context, dict) or "csvImport" not in context:
+        return False
+    external = context.get("externalIds") or []
+    return not any(isinstance(i, dict) and i.get("type") == "anonymous_id" for i in external)
+
+
 def _candidates(rules: dict[str, TypeRule], event: dict) -> list[tuple[str, object]]:
     """Raw (type, value) pairs carried by an event, before normalisation."""
     found: list[tuple[str, object]] = []
     if event.get("user_id") is not None and "user_id" in rules:
         found.append(("user_id", event["user_id"]))
-    if event.get("anonymous_id") is not None and "anonymous_id" in rules:
-        found.append(("anonymous_id", event["anonymous_id"]))
     context = event.get("context") or {}
+    anonymous = event.get("anonymous_id")
+    if anonymous is not None and "anonymous_id" in rules and not _synthetic_anonymous_id(context):
+        found.append(("anonymous_id", anonymous))
     device = context.get("device") if isinstance(context, dict) else None
     if isinstance(device, dict) and device.get("id") is not None and "device_id" in rules:
         found.append(("device_id", device["id"]))

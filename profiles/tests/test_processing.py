@@ -368,3 +368,22 @@ def test_concurrent_workers_never_split_a_person(keys):
             ).values_list("profile_id", flat=True)
         )
         assert len(owners) == 1, n
+
+
+def test_made_up_anonymous_ids_of_file_rows_are_not_identifiers(keys):
+    send(
+        keys["crm"],
+        {
+            "type": "identify",
+            "anonymousId": "file-row-id-1",
+            "traits": {"email": "row@example.org"},
+            "context": {
+                "csvImport": {"sha256": "abc", "row": 1},
+                "externalIds": [{"id": "row@example.org", "type": "email"}],
+            },
+            "timestamp": at(0),
+        },
+    )
+    events_process_pending()
+    profile = Profile.objects.get()
+    assert identities_of(profile) == {("email", "row@example.org")}
