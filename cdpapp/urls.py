@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/", include("profiles.api.urls_profiles")),
     path("api/", include("profiles.api.urls_matching")),
     path("api/", include("profiles.api.urls_identity")),
+    path("api/", include("segments.api_urls")),
 ]
 
 handler403 = "cdpapp.views.error_403"
