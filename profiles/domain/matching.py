@@ -30,6 +30,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
@@ -169,23 +170,26 @@ def prepare(record: MatchRecord) -> Prepared:
     )
 
 
+_SOUNDEX_CODES = {
+    char: str(digit)
+    for digit, group in enumerate(("bfpv", "cgjkqsxz", "dt", "l", "mn", "r"), 1)
+    for char in group
+}
+
+
 def soundex(text: str) -> str:
     """American Soundex of a name ("Robert" and "Rupert" -> "R163"); "" for no letters."""
     letters = name_key(text)
     if not letters:
         return ""
-    codes = {c: str(d) for d, group in enumerate(_SOUNDEX_GROUPS, 1) for c in group}
-    out, previous = letters[0].upper(), codes.get(letters[0], "")
+    out, previous = letters[0].upper(), _SOUNDEX_CODES.get(letters[0], "")
     for char in letters[1:]:
-        code = codes.get(char, "")
+        code = _SOUNDEX_CODES.get(char, "")
         if code and code != previous:
             out += code
         if char not in "hw":  # h and w do not separate two equal codes
             previous = code
     return (out + "000")[:4]
-
-
-_SOUNDEX_GROUPS = ("bfpv", "cgjkqsxz", "dt", "l", "mn", "r")
 
 
 # --- Comparisons ----------------------------------------------------------------------------------
@@ -207,20 +211,18 @@ def _last_name(a: str, b: str) -> int:
     return 1 if similarity >= 0.92 else 2 if similarity >= 0.8 else 3
 
 
-def _emails(a: Prepared, b: Prepared) -> int:
-    if set(a.emails) & set(b.emails):
+def _emails(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    if set(a) & set(b):
         return 0
-    close = any(Levenshtein.distance(x, y, score_cutoff=2) <= 2 for x in a.emails for y in b.emails)
+    close = any(Levenshtein.distance(x, y, score_cutoff=2) <= 2 for x in a for y in b)
     return 1 if close else 2
 
 
-def _phones(a: Prepared, b: Prepared) -> int:
-    if set(a.phones) & set(b.phones):
+def _phones(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    if set(a) & set(b):
         return 0
     close = any(
-        len(x) == len(y) and Levenshtein.distance(x, y, score_cutoff=1) <= 1
-        for x in a.phones
-        for y in b.phones
+        len(x) == len(y) and Levenshtein.distance(x, y, score_cutoff=1) <= 1 for x in a for y in b
     )
     return 1 if close else 2
 
@@ -272,9 +274,6 @@ def _city(a: str, b: str) -> int:
     return 1 if JaroWinkler.similarity(a, b) >= 0.9 else 2
 
 
-Level = Callable[[Prepared, Prepared], int | None]
-
-
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """How one field of two records is compared: its levels (best first) and default m and u."""
@@ -284,26 +283,16 @@ class Comparison:
     levels: tuple[str, ...]
     m0: tuple[float, ...]  # defaults the EM estimates start from and are weakly pulled to
     u0: tuple[float, ...]
-    compare: Level
+    level_of: Callable[[Any, Any], int]  # two present values -> level index
     single_value: bool = True  # exact agreement's u is computable from value frequencies
 
-    def value(self, prepared: Prepared) -> object:
+    def value(self, prepared: Prepared) -> Any:
         return getattr(prepared, self.field)
 
-
-def _on(name: str, compare: Callable[[str, str], int]) -> Level:
-    def level(a: Prepared, b: Prepared) -> int | None:
-        x, y = getattr(a, name), getattr(b, name)
-        return compare(x, y) if x and y else None
-
-    return level
-
-
-def _on_many(name: str, compare: Callable[[Prepared, Prepared], int]) -> Level:
-    def level(a: Prepared, b: Prepared) -> int | None:
-        return compare(a, b) if getattr(a, name) and getattr(b, name) else None
-
-    return level
+    def compare(self, a: Prepared, b: Prepared) -> int | None:
+        """The level of two records on this field; None when either lacks it."""
+        x, y = getattr(a, self.field), getattr(b, self.field)
+        return self.level_of(x, y) if x and y else None
 
 
 COMPARISONS: tuple[Comparison, ...] = (
@@ -313,7 +302,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "Jaro-Winkler ≥ 0.92", "Jaro-Winkler ≥ 0.8", "initial", "different"),
         (0.85, 0.06, 0.03, 0.03, 0.03),
         (0.005, 0.004, 0.02, 0.01, 0.961),
-        _on("first_name", _first_name),
+        _first_name,
     ),
     Comparison(
         "last_name",
@@ -321,7 +310,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "Jaro-Winkler ≥ 0.92", "Jaro-Winkler ≥ 0.8", "different"),
         (0.88, 0.06, 0.03, 0.03),
         (0.003, 0.003, 0.02, 0.974),
-        _on("last_name", _last_name),
+        _last_name,
     ),
     Comparison(
         "emails",
@@ -329,7 +318,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "Levenshtein ≤ 2", "different"),
         (0.6, 0.1, 0.3),
         (0.0001, 0.0002, 0.9997),
-        _on_many("emails", _emails),
+        _emails,
         single_value=False,
     ),
     Comparison(
@@ -338,7 +327,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "one digit different", "different"),
         (0.8, 0.05, 0.15),
         (0.0001, 0.001, 0.9989),
-        _on_many("phones", _phones),
+        _phones,
         single_value=False,
     ),
     Comparison(
@@ -347,7 +336,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "one digit off or day/month swapped", "same year", "different"),
         (0.9, 0.04, 0.02, 0.04),
         (0.0002, 0.003, 0.015, 0.9818),
-        _on("birth_date", _birth_date),
+        _birth_date,
     ),
     Comparison(
         "postcode",
@@ -355,7 +344,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "one character different", "same outward code", "different"),
         (0.85, 0.03, 0.05, 0.07),
         (0.0001, 0.0005, 0.005, 0.9944),
-        _on("postcode", _postcode),
+        _postcode,
     ),
     Comparison(
         "street",
@@ -363,7 +352,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "similar", "same street, other number", "different"),
         (0.8, 0.1, 0.02, 0.08),
         (0.0001, 0.0005, 0.002, 0.9974),
-        _on("street", _street),
+        _street,
     ),
     Comparison(
         "city",
@@ -371,11 +360,10 @@ COMPARISONS: tuple[Comparison, ...] = (
         ("exact", "similar", "different"),
         (0.9, 0.03, 0.07),
         (0.05, 0.005, 0.945),
-        _on("city", _city),
+        _city,
     ),
 )
 FIELDS = tuple(c.field for c in COMPARISONS)
-_BY_FIELD = {c.field: c for c in COMPARISONS}
 
 Gamma = tuple[int | None, ...]  # one level per comparison, None where a value is missing
 
@@ -531,39 +519,32 @@ def estimate_u(
     """
     u: dict[str, tuple[float, ...]] = {}
     for comparison in COMPARISONS:
-        having = [p for p in prepared if comparison.value(p)]
-        n = len(having)
-        levels = len(comparison.levels)
+        values = [v for p in prepared if (v := comparison.value(p))]
+        n = len(values)
         if n < 2:
             u[comparison.field] = comparison.u0
             continue
-        all_pairs = n * (n - 1) // 2
-        counts = [0] * levels
-        if all_pairs <= sample_pairs:
-            sampled = ((having[i], having[j]) for i in range(n) for j in range(i + 1, n))
+        level_of = comparison.level_of
+        counts: list[float] = [0.0] * len(comparison.levels)
+        if n * (n - 1) // 2 <= sample_pairs:
+            for i in range(n):
+                for j in range(i + 1, n):
+                    counts[level_of(values[i], values[j])] += 1
         else:
-            sampled = (_random_pair(having, rng) for _ in range(sample_pairs))
-        total = 0
-        for a, b in sampled:
-            level = comparison.compare(a, b)
-            if level is not None:
-                counts[level] += 1
-                total += 1
-        if comparison.single_value and total:
+            draw = rng.random
+            for _ in range(sample_pairs):
+                i, j = int(draw() * n), int(draw() * (n - 1))  # faster than randrange
+                counts[level_of(values[i], values[j + (j >= i)])] += 1
+        total = sum(counts)
+        if comparison.single_value:
             # Exact agreement from value frequencies; the sample shares out the rest.
-            frequencies = Counter(comparison.value(p) for p in having)
+            frequencies = Counter(values)
             exact = sum(c * (c - 1) for c in frequencies.values()) / (n * (n - 1))
             rest = total - counts[0]
             if rest:
                 counts = [exact * total] + [(1 - exact) * total * c / rest for c in counts[1:]]
         u[comparison.field] = _smooth(counts, total, comparison.u0, U_PSEUDO_PAIRS)
     return u
-
-
-def _random_pair(items: Sequence[Prepared], rng: random.Random) -> tuple[Prepared, Prepared]:
-    i = rng.randrange(len(items))
-    j = rng.randrange(len(items) - 1)
-    return items[i], items[j + (j >= i)]
 
 
 def train(
