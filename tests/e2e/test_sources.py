@@ -38,6 +38,16 @@ def test_admin_creates_a_source_and_debugs_its_events_live(page, live_server, lo
     expect(page.locator("#snippet-python")).to_be_visible()
     expect(page.locator("#snippet-python")).to_contain_text(f'analytics.host = "{live_server.url}"')
     expect(page.locator("#snippet-web")).to_be_hidden()
+
+    plan = page.get_by_label("Tracking plan (JSON)")
+    plan.fill('{"Order Completed": {"revenue": number}}')
+    page.get_by_role("button", name="Save tracking plan").click()
+    expect(page.locator("#tracking-plan [role=alert]")).to_contain_text("Not valid JSON")
+    expect(page.locator("#tracking-plan [role=alert]")).to_contain_text("line 1, column")
+    screenshot("source-plan-error")
+    plan.fill('{"Order Completed": {"revenue": "number", "order_id": "string"}}')
+    page.get_by_role("button", name="Save tracking plan").click()
+    expect(page.locator("#tracking-plan")).to_contain_text("Tracking plan saved.")
     screenshot("source-detail")
 
     page.get_by_role("link", name="Event debugger →").click()
@@ -103,6 +113,7 @@ def test_admin_creates_a_source_and_debugs_its_events_live(page, live_server, lo
     expect(rows).to_have_count(3, timeout=10_000)
     expect(rows.first).to_contain_text("Checkout Fixed")
     expect(rows.first).to_contain_text("u-3")
+    expect(rows.first).to_contain_text("1 plan violation")  # flagged, kept: not in the plan
     assert page.evaluate("window.sameDocument") is True
     screenshot("debugger-replayed")
 
