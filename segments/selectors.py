@@ -5,13 +5,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import BooleanField, Case, Count, Q, QuerySet, When
 from django.utils import timezone
 
 from profiles.models import Profile
 from segments.domain.compiler import compile_node
 from segments.domain.definition import iter_nodes, referenced_segments, validate
-from segments.models import Membership, Segment, SegmentSnapshot
+from segments.models import Membership, Segment, SegmentSnapshot, SegmentVersion
 from segments.registry import REGISTRY
 
 
@@ -156,3 +157,88 @@ def segment_overlap(segments: list[Segment]) -> dict:
     }
     everyone = set.intersection(*sets.values()) if sets else set()
     return {"sizes": {k: len(v) for k, v in sets.items()}, "pairs": pairs, "all": len(everyone)}
+
+
+def segment_list(*, archived: bool = False) -> QuerySet[Segment]:
+    """Segments for the list page, by name (archived ones only when asked)."""
+    return Segment.objects.filter(archived=archived).order_by("name", "pk")
+
+
+def segment_choices(*, exclude: int | None = None) -> list[tuple[int, str]]:
+    """(id, name) of the segments a definition may refer to."""
+    segments = Segment.objects.filter(archived=False).order_by("name", "pk")
+    if exclude is not None:
+        segments = segments.exclude(pk=exclude)
+    return list(segments.values_list("pk", "name"))
+
+
+def segment_versions(segment: Segment) -> QuerySet[SegmentVersion]:
+    """A segment's saved versions, newest first, with who saved them."""
+    return segment.versions.select_related("saved_by").order_by("-version")
+
+
+# --- Suggestions for the builder: names seen in the data ------------------------------------------
+
+
+def event_names(*, limit: int = 500) -> list[str]:
+    """Distinct event names seen, alphabetically (a skip scan over the (name, timestamp) index)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE names(name) AS ("
+            " (SELECT name FROM profiles_event WHERE name IS NOT NULL ORDER BY name LIMIT 1)"
+            " UNION ALL SELECT (SELECT e.name FROM profiles_event e WHERE e.name > names.name"
+            " ORDER BY e.name LIMIT 1) FROM names WHERE names.name IS NOT NULL)"
+            " SELECT name FROM names WHERE name IS NOT NULL LIMIT %s",
+            [limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def event_property_keys(event: str, *, sample: int = 1000, limit: int = 200) -> list[str]:
+    """Property keys of the latest `sample` events named `event`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT k FROM (SELECT properties FROM profiles_event WHERE name = %s"
+            " ORDER BY timestamp DESC LIMIT %s) e, jsonb_object_keys(e.properties) k"
+            " WHERE jsonb_typeof(e.properties) = 'object' ORDER BY k LIMIT %s",
+            [event, sample, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _profile_keys(column: str, sample: int, limit: int) -> list[str]:
+    if column not in ("traits", "consent"):
+        raise ValueError(column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT k FROM (SELECT {column} AS j FROM profiles_profile"  # noqa: S608 (a fixed column name)
+            " WHERE merged_into_id IS NULL ORDER BY last_seen DESC LIMIT %s) p,"
+            " jsonb_object_keys(p.j) k WHERE jsonb_typeof(p.j) = 'object' ORDER BY k LIMIT %s",
+            [sample, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def trait_keys(*, sample: int = 2000, limit: int = 300) -> list[str]:
+    """Trait keys of the `sample` most recently seen profiles."""
+    return _profile_keys("traits", sample, limit)
+
+
+def consent_purposes(*, sample: int = 2000, limit: int = 100) -> list[str]:
+    """Consent purposes recorded on the `sample` most recently seen profiles."""
+    return _profile_keys("consent", sample, limit)
+
+
+def segments_by_ids(ids: list[int]) -> list[Segment]:
+    """The segments with these ids, in the order given (unknown ids left out)."""
+    found = Segment.objects.in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
+def segment_current_memberships(segment: Segment) -> QuerySet[Membership]:
+    """A segment's open membership stints with their profiles, latest entries first."""
+    return (
+        Membership.objects.filter(segment=segment, exited_at__isnull=True)
+        .select_related("profile")
+        .order_by("-entered_at", "-pk")
+    )
