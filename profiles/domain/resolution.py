@@ -42,7 +42,7 @@ class Review:
     reason: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     profile: int
     origin: int  # the profile of the identifier that anchored the event (for unmerge)
@@ -68,39 +68,57 @@ class Resolver:
         self._next_new = -1
         self.new_profiles: list[int] = []
         self._merged: dict[int, int] = {}
+        priorities = {name: rule.priority for name, rule in rules.items()}
+        self._order = lambda i: (-priorities.get(i[0], 0), i)  # highest priority first
+        self._limits = {
+            name: rule.max_per_profile
+            for name, rule in rules.items()
+            if rule.max_per_profile is not None
+        }
 
-    def _priority(self, identifier: Identifier) -> int:
-        rule = self.rules.get(identifier[0])
-        return rule.priority if rule else 0
+    def _clash(self, counts: dict[str, int], extra: dict[str, set[str]]) -> str | None:
+        """None if `extra` can join a group holding `counts` identifiers of each limited type;
+        else the name of the type whose limit it breaks.
 
-    def _fits(self, group: dict[str, set[str]], extra: dict[str, set[str]]) -> str | None:
-        """None if `extra` can join `group`; else the name of the type whose limit it breaks."""
+        Counting is enough: each identifier has one owner, so what two profiles hold never
+        overlaps, and a new identifier is held by nobody.
+        """
         for type_name, values in extra.items():
-            limit = self.rules[type_name].max_per_profile if type_name in self.rules else None
-            if limit is not None and len(group.get(type_name, set()) | values) > limit:
+            limit = self._limits.get(type_name)
+            if limit is not None and counts.get(type_name, 0) + len(values) > limit:
                 return type_name
         return None
 
     def resolve(self, identifiers: list[Identifier], linked: list[Identifier] = ()) -> Decision:
         """Resolve one event's identifiers; `linked` are alias previous ids (only existing ones)."""
-        ordered = sorted(set(identifiers), key=lambda i: (-self._priority(i), i))
-        ordered += [i for i in linked if i in self.owner and i not in ordered]
-        group: dict[str, set[str]] = defaultdict(set)
+        owner_of = self.owner.get
+        ordered = sorted(set(identifiers), key=self._order)
+        if linked:
+            ordered += [i for i in linked if i in self.owner and i not in ordered]
+        owners = [owner_of(i) for i in ordered]
+        if owners and owners[0] is not None and owners.count(owners[0]) == len(owners):
+            # A known person again: nothing to change.
+            return Decision(profile=owners[0], origin=self.origin.get(ordered[0], owners[0]))
+        limits = self._limits
+        counts: dict[str, int] = {}  # identifiers of the group, per limited type
         members: list[int] = []
         anchor_origin: int | None = None
         adds: list[Identifier] = []
         drops: list[tuple[Identifier, str, str]] = []
         reviews: list[tuple[int, str]] = []
-        for identifier in ordered:
-            owner = self.owner.get(identifier)
+        for identifier, owner in zip(ordered, owners, strict=True):
             if owner is not None:
                 if owner in members:
                     continue
-                clash = self._fits(group, self.holdings[owner])
+                held = self.holdings[owner]
+                # The first profile is never refused: one already over a limit (lowered since
+                # it grew) keeps its own identifiers and events.
+                clash = self._clash(counts, held) if members or adds else None
                 if clash is None:
                     members.append(owner)
-                    for type_name, values in self.holdings[owner].items():
-                        group[type_name] |= values
+                    for type_name in limits:
+                        if type_name in held:
+                            counts[type_name] = counts.get(type_name, 0) + len(held[type_name])
                     if anchor_origin is None:
                         anchor_origin = self.origin.get(identifier, owner)
                 else:
@@ -108,15 +126,20 @@ class Resolver:
                     if self.rules[clash].verified:
                         reviews.append((owner, f"verified_{clash}_conflict"))
             else:
-                clash = self._fits(group, {identifier[0]: {identifier[1]}})
-                if clash is None:
-                    group[identifier[0]].add(identifier[1])
+                type_name = identifier[0]
+                limit = limits.get(type_name)
+                if limit is None:
+                    adds.append(identifier)
+                elif counts.get(type_name, 0) < limit:
+                    counts[type_name] = counts.get(type_name, 0) + 1
                     adds.append(identifier)
                 else:
-                    drops.append((identifier, "limit_per_profile", clash))
-        if members:
-            existing = sorted(p for p in members if p > 0)
-            survivor = existing[0] if existing else max(members)  # oldest existing profile
+                    drops.append((identifier, "limit_per_profile", type_name))
+        if len(members) == 1:
+            survivor = members[0]
+        elif members:
+            # The oldest existing profile, else the first new one of this batch.
+            survivor = min((p for p in members if p > 0), default=None) or max(members)
         else:
             survivor = self._new_profile()
         decision = Decision(profile=survivor, origin=anchor_origin or survivor)

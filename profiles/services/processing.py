@@ -6,6 +6,7 @@ are taken with FOR UPDATE SKIP LOCKED and marked processed in the same transacti
 leaves them unprocessed, and reprocessing a batch finds nothing to do.
 """
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -335,10 +336,37 @@ def profiles_rebuild_incremental(canonical: set[int], events, decisions, real) -
         if profile is None:
             continue
         _fold_event(profile, event, rules)
-    Profile.objects.bulk_update(
-        profiles.values(), ["traits", "trait_lineage", "consent", "first_seen", "last_seen"]
-    )
+    _profiles_save(profiles.values())
     computed_refresh(set(profiles))
+
+
+def _profiles_save(profiles) -> None:
+    """Write folded traits, lineage, consent and seen times back in one statement.
+
+    One UPDATE from arrays: bulk_update's CASE WHEN per row cost more than the rest of a batch.
+    """
+    columns: list[list] = [[], [], [], [], [], []]
+    for profile in profiles:
+        row = (
+            profile.pk,
+            json.dumps(profile.traits),
+            json.dumps(profile.trait_lineage),
+            json.dumps(profile.consent),
+            profile.first_seen,
+            profile.last_seen,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    if not columns[0]:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE profiles_profile p SET traits = x.t, trait_lineage = x.l, consent = x.c, "
+            "first_seen = x.f, last_seen = x.s FROM unnest(%s::bigint[], %s::jsonb[], "
+            "%s::jsonb[], %s::jsonb[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS x(id, t, l, c, f, s) WHERE p.id = x.id",
+            columns,
+        )
 
 
 def _batch_absorbed(decisions, real) -> set[int]:

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cdpapp.models import AuditEntry
-from profiles.models import Identity, IdentityType, RuleChange, SurvivorshipRule
+from profiles.models import Event, Identity, IdentityType, Profile, RuleChange, SurvivorshipRule
 from profiles.selectors.identity_rules import identity_type_simulate, rule_change_list
 from profiles.services.identity_rules import (
     identity_type_create,
@@ -244,3 +244,19 @@ def test_simulation_of_disabling_a_type(two_people):
     impact = identity_type_simulate(proposed=proposed)
     assert impact.identifiers_dropped == 3
     assert impact.profiles_losing_identifiers == 3
+
+
+def test_lowering_a_limit_below_what_a_profile_holds_keeps_its_events_on_it():
+    _, key = source_create(name="Web", kind="website")
+    send(
+        key,
+        {"type": "identify", "anonymousId": "a1", "traits": {"email": "one@x.com"}},
+        {"type": "identify", "anonymousId": "a1", "traits": {"email": "two@x.com"}},
+    )
+    events_process_pending()
+    profile = Identity.objects.get(value="a1").profile_id
+    identity_type_update(identity_type=email_type(), max_per_profile=1)
+    send(key, {"type": "track", "anonymousId": "a1", "event": "Viewed"})
+    events_process_pending()
+    assert Event.objects.get(name="Viewed").profile_id == profile
+    assert not Profile.objects.exclude(pk=profile).exists()
