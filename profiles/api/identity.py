@@ -176,7 +176,7 @@ class IdentityHealthView(APIView):
                         "value": junk.value,
                         "count": junk.count,
                         "last_seen": junk.last_seen,
-                        "alert": junk.count >= health.JUNK_ALERT_COUNT,
+                        "alert": junk.alert,
                     }
                     for junk in health.junk_identifiers()
                 ],

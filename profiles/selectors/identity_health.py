@@ -6,6 +6,7 @@ One query per metric, so the dashboards can chart each one on its own.
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 
@@ -79,9 +80,22 @@ def merge_rate() -> MergeRate:
     return MergeRate(last_hour, round(week / (7 * 24), 2))
 
 
-def junk_identifiers(*, limit: int = 10) -> list[JunkIdentifier]:
-    """The blocked identifier values seen most often."""
-    return list(JunkIdentifier.objects.order_by("-count", "id_type", "value")[:limit])
+@dataclass(frozen=True)
+class Junk:
+    id_type: str
+    value: str
+    count: int
+    last_seen: datetime
+
+    @property
+    def alert(self) -> bool:
+        return self.count >= JUNK_ALERT_COUNT
+
+
+def junk_identifiers(*, limit: int = 10) -> list[Junk]:
+    """The blocked identifier values seen most often (an alert from JUNK_ALERT_COUNT times)."""
+    found = JunkIdentifier.objects.order_by("-count", "id_type", "value")[:limit]
+    return [Junk(j.id_type, j.value, j.count, j.last_seen) for j in found]
 
 
 @dataclass(frozen=True)

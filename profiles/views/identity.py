@@ -223,10 +223,12 @@ class RuleChangeListView(IdentityAccessMixin, View):
 
 class IdentityHealthView(IdentityAccessMixin, View):
     def get(self, request):
+        junk = health.junk_identifiers()
         context = {
             "mega": health.mega_profiles(),
             "merge_rate": health.merge_rate(),
-            "junk": health.junk_identifiers(),
+            "junk": junk,
+            "junk_alert": any(item.alert for item in junk),
             "junk_alert_count": health.JUNK_ALERT_COUNT,
             "match_rate": health.match_rate(),
             "completeness": health.profile_completeness(),
@@ -236,5 +238,4 @@ class IdentityHealthView(IdentityAccessMixin, View):
             "spike_factor": health.SPIKE_FACTOR,
             "spike_minimum": health.SPIKE_MINIMUM,
         }
-        context["junk_alerts"] = [j for j in context["junk"] if j.count >= health.JUNK_ALERT_COUNT]
         return render(request, "profiles/identity/health.html", context)
