@@ -2,8 +2,11 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from profiles.domain.matching import MatchRecord, matchable, record_from_traits
 from profiles.models import (
@@ -155,15 +158,23 @@ def match_run_list(*, limit: int = 10) -> list[MatchRun]:
     return list(match_runs()[:limit])
 
 
-def match_run_active() -> MatchRun | None:
-    """The queued or running run, if any."""
-    return (
-        MatchRun.objects.filter(
-            Q(status=MatchRun.Status.QUEUED) | Q(status=MatchRun.Status.RUNNING)
-        )
-        .order_by("created_at")
-        .first()
+def match_run_stale_after() -> timedelta:
+    """A run still queued or running after the task timeout has lost its worker."""
+    return timedelta(seconds=int(settings.Q_CLUSTER.get("timeout", 600)) + 60)
+
+
+def match_runs_unfinished(*, stale: bool = False) -> QuerySet:
+    """Queued or running runs: the live ones, or (stale=True) those whose worker is gone."""
+    since = timezone.now() - match_run_stale_after()
+    runs = MatchRun.objects.filter(
+        Q(status=MatchRun.Status.QUEUED) | Q(status=MatchRun.Status.RUNNING)
     )
+    return runs.filter(created_at__lt=since) if stale else runs.filter(created_at__gte=since)
+
+
+def match_run_active() -> MatchRun | None:
+    """The queued or running run, if any (not counting those whose worker is gone)."""
+    return match_runs_unfinished().order_by("created_at").first()
 
 
 def candidate_merge_entry(candidate: MatchCandidate) -> MergeEntry | None:

@@ -25,6 +25,7 @@ from profiles.selectors.matching import (
     identity_limits,
     limited_holdings,
     match_records,
+    match_runs_unfinished,
 )
 from profiles.services.merges import MergeError, profile_merge
 from profiles.services.processing import PROCESSOR_LOCK
@@ -58,7 +59,14 @@ def match_run_request(*, user=None, trigger: str = MatchRun.Trigger.MANUAL) -> M
     """Queue a matching run for the worker (the one already waiting, if there is one)."""
     from django_q.tasks import async_task
 
-    waiting = MatchRun.objects.filter(status=MatchRun.Status.QUEUED).order_by("created_at").first()
+    match_runs_unfinished(stale=True).update(
+        status=MatchRun.Status.FAILED,
+        error="The worker did not finish this run in time.",
+        finished_at=timezone.now(),
+    )
+    waiting = (
+        match_runs_unfinished().filter(status=MatchRun.Status.QUEUED).order_by("created_at").first()
+    )
     if waiting is not None:
         return waiting
     auto, review = match_thresholds()

@@ -1,7 +1,10 @@
 """Probabilistic matching runs on the database: merges, review candidates, guards, decisions."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from cdpapp.models import AuditEntry
 from profiles.models import MatchCandidate, MatchRun, MergeEntry, Profile
@@ -175,6 +178,15 @@ def test_a_run_requested_from_the_ui_is_queued_once(
     assert first == second
     assert first.status == MatchRun.Status.QUEUED and first.requested_by == admin
     assert len(callbacks) == 1
+
+
+def test_a_run_whose_worker_died_is_failed_and_replaced(keys, make_user):
+    lost = match_run_request(user=make_user("admin"))
+    MatchRun.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    fresh = match_run_request()
+    lost.refresh_from_db()
+    assert lost.status == MatchRun.Status.FAILED and "did not finish" in lost.error
+    assert fresh != lost and fresh.status == MatchRun.Status.QUEUED
 
 
 def test_the_task_runs_a_queued_run(keys, make_user):

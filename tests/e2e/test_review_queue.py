@@ -1,7 +1,13 @@
 """An admin works the identity review queue: compares a pair side by side, approves it (the
 profiles merge), and rejects another pair from the queue."""
 
+import importlib
+
 import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import DEFAULT_DB_ALIAS
 from playwright.sync_api import expect
 
 from profiles.models import MatchCandidate, MergeEntry, Profile
@@ -10,6 +16,15 @@ from profiles.tests.matching_helpers import crowd, identify, person, process, pr
 
 # live_server flushes the database: restore the migrations' seed data (identity types).
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture(autouse=True)
+def seed_data(transactional_db):
+    """A flush after another browser test may skip post_migrate and the serialized restore: put
+    back the role groups and the default identity types (every step is idempotent)."""
+    ContentType.objects.clear_cache()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=DEFAULT_DB_ALIAS)
+    importlib.import_module("profiles.migrations.0005_default_identity_types").seed(apps, None)
 
 
 @pytest.fixture
