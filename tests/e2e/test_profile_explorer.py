@@ -11,6 +11,9 @@ import re
 
 import pytest
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import DEFAULT_DB_ALIAS
 from playwright.sync_api import expect
 
 from profiles.services.merges import profile_merge
@@ -18,9 +21,12 @@ from profiles.tests.explorer_scenario import build
 
 
 @pytest.fixture(autouse=True)
-def identity_types(transactional_db):
-    """Browser tests flush the database after each test, the rows migrations seed included:
-    put the default identity types back (the migration's own idempotent seed)."""
+def seed_data(transactional_db):
+    """Browser tests flush the database after each test, and a flush after a serialized-rollback
+    test skips post_migrate: put back what migrations and post_migrate create (content types,
+    permissions, role groups, the default identity types); every step is idempotent."""
+    ContentType.objects.clear_cache()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=DEFAULT_DB_ALIAS)
     importlib.import_module("profiles.migrations.0005_default_identity_types").seed(apps, None)
 
 
