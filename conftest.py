@@ -70,3 +70,31 @@ def client_for(client, make_user):
         return client
 
     return make
+
+
+# Rows that data migrations create (identity types, purposes, the default survivorship rule).
+# Transactional tests (live_server, transaction=True) flush every table, so later tests would
+# run without them: put them back, with the migrations' own code.
+SEEDS = [
+    ("profiles.migrations.0005_default_identity_types", "seed"),
+    ("privacy.migrations.0002_default_purposes", "seed"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _default_rows(request):
+    marker = request.node.get_closest_marker("django_db")
+    transactional = {"transactional_db", "live_server"} & set(request.fixturenames) or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    if not transactional:
+        yield
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("transactional_db")
+    for module, function in SEEDS:
+        getattr(importlib.import_module(module), function)(apps, None)
+    yield

@@ -13,7 +13,7 @@ from profiles.tests.test_processing import send
 
 # Browser tests run against live_server with a flushed database: restore the migrations' seed data
 # (the default identity types) for each test.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from profiles.services.matching import matching_run
 from profiles.tests.matching_helpers import crowd, identify, person, process, profile_with, sources
 
 # live_server flushes the database: restore the migrations' seed data (identity types).
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
