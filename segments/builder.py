@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segments.domain.definition import AGGREGATES, COMPUTED, TRAIT_OPERATORS, DefinitionError
-from segments.domain.describe import COMPARISON_LABELS, OPERATOR_LABELS, SEEN_LABELS, describe
+from segments.domain.describe import (
+    COMPARISON_LABELS,
+    OPERATOR_LABELS,
+    SEEN_LABELS,
+    SYMBOLS,
+    describe,
+)
 from segments.domain.tree import PALETTE
 from segments.forms import scalar_text
 
@@ -23,7 +29,7 @@ DATE_OPERATORS = [
 ]
 COMPARISON_CHOICES = [(op, COMPARISON_LABELS[op]) for op in ("gte", "gt", "eq", "lte", "lt")]
 AGGREGATE_CHOICES = [(op, op) for op in AGGREGATES]
-AGG_OPERATOR_CHOICES = [("gte", "≥"), ("gt", ">"), ("eq", "="), ("lte", "≤"), ("lt", "<")]
+AGG_OPERATOR_CHOICES = [(op, SYMBOLS[op]) for op in ("gte", "gt", "eq", "lte", "lt")]
 WINDOW_CHOICES = [
     ("ever", "ever"),
     ("last_days", "in the last N days"),
@@ -32,6 +38,16 @@ WINDOW_CHOICES = [
 SEEN_CHOICES = list(SEEN_LABELS.items())
 COMPUTED_CHOICES = [(name, name.replace("_", " ")) for name in COMPUTED]
 NO_LIST = ("", "")
+# The choices the node editors offer, for the templates.
+EDITOR_CHOICES = {
+    "operators": OPERATORS,
+    "comparisons": COMPARISON_CHOICES,
+    "aggregates": AGGREGATE_CHOICES,
+    "agg_operators": AGG_OPERATOR_CHOICES,
+    "windows": WINDOW_CHOICES,
+    "seen_operators": SEEN_CHOICES,
+    "computed_names": COMPUTED_CHOICES,
+}
 
 
 @dataclass

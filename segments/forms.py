@@ -5,9 +5,9 @@ node for `tree.update_node`, which validates. Strings that cannot be typed are p
 they are, so that validation names the node and says what is wrong.
 """
 
+import json
 from typing import Any
 
-import orjson
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -23,14 +23,27 @@ from segments.models import Segment
 WINDOW_DEFAULTS = {"days": 30, "from": 30, "to": 60}
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def loads(text: str) -> Any:
+    """JSON as PostgreSQL takes it: any size of integer, no NaN or Infinity."""
+    return json.loads(text, parse_constant=_no_constants)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def parse_scalar(text: str) -> Any:
     """A typed value from what a person typed: 12 → 12, true → True, "12" → '12', abc → 'abc'."""
     text = text.strip()
     if text == "":
         return None
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        value = loads(text)
+    except ValueError:
         return text
     return value if isinstance(value, bool | int | float | str) else text
 
@@ -53,7 +66,7 @@ def scalar_text(value: Any) -> str:
         return ""
     if isinstance(value, str) and parse_scalar(value) == value:
         return value
-    return orjson.dumps(value).decode()
+    return dumps(value)
 
 
 def _raw(data, key: str) -> str | None:
@@ -152,7 +165,8 @@ def node_fields(kind: str, data) -> dict[str, Any]:
         if performed and function in AGGREGATES:
             fields["aggregate"] = {
                 "function": function,
-                "property": data.get("agg_property", "").strip(),
+                # A total just switched on starts on the event's first known property.
+                "property": data.get("agg_property", data.get("agg_default", "")).strip(),
                 "operator": data.get("agg_op", "gte"),
                 "value": parse_number(data.get("agg_value", "0")),
             }
@@ -187,8 +201,8 @@ def node_fields(kind: str, data) -> dict[str, Any]:
 def parse_definition(text: str) -> dict:
     """A draft definition from its JSON text, validated; DefinitionError if it is not usable."""
     try:
-        return validate(orjson.loads(text))
-    except orjson.JSONDecodeError as error:
+        return validate(loads(text))
+    except ValueError as error:
         raise DefinitionError(None, f"The definition is not valid JSON: {error}") from error
 
 
@@ -232,12 +246,18 @@ class SegmentSaveForm(forms.Form):
         min_value=5, max_value=7 * 24 * 60, initial=60, label="Time windows every (min)"
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 1}))
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if creating:  # a new segment starts with the default interval; it can change on edit
+            del self.fields["refresh_minutes"]
+
     definition = forms.CharField(widget=forms.HiddenInput)
 
     def clean_definition(self) -> dict:
         try:
-            return orjson.loads(self.cleaned_data["definition"])
-        except orjson.JSONDecodeError as error:
+            return loads(self.cleaned_data["definition"])
+        except ValueError as error:
             raise ValidationError("The definition is not valid JSON.") from error
 
 

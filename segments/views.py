@@ -8,10 +8,10 @@ preview partial, both rendered from the result. A refused edit answers the same 
 previous definition, with the error on the node it names.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import orjson
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
@@ -33,6 +33,7 @@ from segments.forms import (
     ExplainForm,
     OverlapForm,
     SegmentSaveForm,
+    dumps,
     node_fields,
     parse_definition,
 )
@@ -65,6 +66,7 @@ from segments.services import (
 
 MEMBERS_PER_PAGE = 25
 ENTRY_WINDOWS = ((1, "24 hours"), (7, "7 days"), (30, "30 days"))
+SAVED_FIELDS = ("description", "refresh", "refresh_minutes")  # besides name and definition
 
 
 class ReadSegments(RoleRequiredMixin):
@@ -168,28 +170,15 @@ def _builder_context(
             attempted=attempted,
             with_lists=True,
         ),
-        "definition_json": orjson.dumps(definition).decode(),
+        "definition_json": dumps(definition),
         "root_id": definition["root"]["id"],
         "segment_id": segment_id or "",
         "segment_options": segment_choices(exclude=segment_id),
         "focus": focus or "",
         "editable": True,
         "palette": [*tree.PALETTE.items(), ("group", "Group (AND / OR)")],
-        **EDITOR_CHOICES,
+        **builder.EDITOR_CHOICES,
     }
-
-
-EDITOR_CHOICES = {
-    "operators": builder.OPERATORS,
-    "number_operators": builder.NUMBER_OPERATORS,
-    "date_operators": builder.DATE_OPERATORS,
-    "comparisons": builder.COMPARISON_CHOICES,
-    "aggregates": builder.AGGREGATE_CHOICES,
-    "agg_operators": builder.AGG_OPERATOR_CHOICES,
-    "windows": builder.WINDOW_CHOICES,
-    "seen_operators": builder.SEEN_CHOICES,
-    "computed_names": builder.COMPUTED_CHOICES,
-}
 
 
 def _render_builder(request, context: dict) -> HttpResponse:
@@ -225,7 +214,7 @@ def _page_context(
 
 def _save_initial(segment: Segment | None, definition: dict, name: str = "") -> dict:
     initial = {
-        "definition": orjson.dumps(definition).decode(),
+        "definition": dumps(definition),
         "name": name,
         "refresh": Segment.Refresh.REALTIME,
         "refresh_minutes": 60,
@@ -244,7 +233,7 @@ class SegmentSaveMixin:
     template_name = "segments/builder.html"
 
     def save(self, request, segment: Segment | None):
-        form = SegmentSaveForm(request.POST)
+        form = SegmentSaveForm(request.POST, creating=segment is None)
         draft = request.POST.get("definition", "")
         error = None
         try:
@@ -254,20 +243,15 @@ class SegmentSaveMixin:
             definition = segment.definition if segment else empty_definition()
         if error is None and form.is_valid():
             data = form.cleaned_data
-            fields = {k: data[k] for k in ("description", "refresh", "refresh_minutes")}
+            fields = {k: data[k] for k in SAVED_FIELDS if k in data}
             try:
                 if segment is None:
                     saved = segment_create(
                         name=data["name"],
                         definition=data["definition"],
                         owner=request.user,
-                        description=fields["description"],
-                        refresh=fields["refresh"],
+                        **fields,
                     )
-                    if saved.refresh_minutes != fields["refresh_minutes"]:
-                        saved = segment_update(
-                            segment=saved, refresh_minutes=fields["refresh_minutes"]
-                        )
                     messages.success(request, f"Segment “{saved.name}” created (version 1).")
                 else:
                     before = segment.definition_version
@@ -300,7 +284,7 @@ class SegmentCreateView(ManageSegments, SegmentSaveMixin, View):
         chosen = starter(request.GET.get("template", ""))
         definition = chosen.definition if chosen else empty_definition()
         form = SegmentSaveForm(
-            initial=_save_initial(None, definition, chosen.name if chosen else "")
+            initial=_save_initial(None, definition, chosen.name if chosen else ""), creating=True
         )
         context = _page_context(request, definition=definition, form=form)
         context["chosen_starter"] = chosen
@@ -333,29 +317,32 @@ class BuilderAction(RoleRequiredMixin, View):
 
     def post(self, request):
         state = BuilderStateForm(request.POST)
-        if not state.is_valid():
+        state.is_valid()
+        if set(state.errors) - {"explain"}:  # a mistyped profile id only fails the explanation
             problems = "; ".join(e for errors in state.errors.values() for e in errors)
             return HttpResponseBadRequest(problems)
         definition = state.cleaned_data["definition"]
-        segment_id = state.cleaned_data["editing"]
-        explain_id = state.cleaned_data["explain"]
+        self.segment_id = state.cleaned_data["editing"]
+        shown = {
+            "segment_id": self.segment_id,
+            "explain_id": state.cleaned_data.get("explain"),
+        }
         self.attempted = None
         try:
             edited, focus = self.edit(definition, request.POST)
-            edited = segment_validate(edited, segment_id=segment_id)
+            edited = segment_validate(edited, segment_id=self.segment_id)
         except DefinitionError as error:
             context = _builder_context(
                 definition=definition,
-                segment_id=segment_id,
-                explain_id=explain_id,
                 error=error,
                 attempted=self.attempted,
                 focus=error.node_id,
+                **shown,
             )
-            return _render_builder(request, context)
-        context = _builder_context(
-            definition=edited, segment_id=segment_id, explain_id=explain_id, focus=focus
-        )
+        else:
+            context = _builder_context(definition=edited, focus=focus, **shown)
+        context["explain_errors"] = state.errors.get("explain", [])
+        context["explain_id"] = request.POST.get("explain", "")
         return _render_builder(request, context)
 
 
@@ -387,8 +374,7 @@ class BuilderAddView(BuilderAction):
         if kind == "group":
             edited = tree.add_group(definition, parent_id=parent, position=_position(data))
         else:
-            editing = data.get("editing", "")
-            fields = _new_condition_fields(kind, int(editing) if editing.isdigit() else None)
+            fields = _new_condition_fields(kind, self.segment_id)
             edited = tree.add_condition(
                 definition, parent_id=parent, kind=kind, position=_position(data), fields=fields
             )
@@ -491,7 +477,7 @@ class SegmentDetailView(ReadSegments, View):
             "members": members,
             "members_rows": members_rows,
             "versions": [
-                (version, orjson.dumps(version.definition, option=orjson.OPT_INDENT_2).decode())
+                (version, json.dumps(version.definition, indent=2, ensure_ascii=False))
                 for version in segment_versions(segment)
             ],
             "chart": size_chart_html(segment_snapshots(segment), div_id="size-chart"),

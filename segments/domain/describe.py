@@ -26,6 +26,7 @@ COMPARISON_LABELS = {
     "lt": "fewer than",
     "lte": "at most",
 }
+SYMBOLS = {"eq": "=", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 SEEN_LABELS = {
     "within_last_days": "within the last N days",
     "not_within_last_days": "not within the last N days",
@@ -102,7 +103,7 @@ def describe(node: dict, *, segment_names: dict[int, str] | None = None) -> str:
             agg = node["aggregate"]
             text += (
                 f", with {agg['function']} of {agg['property']} "
-                f"{OPERATOR_LABELS[agg['operator']] if agg['operator'] != 'eq' else '='} "
+                f"{SYMBOLS[agg['operator']]} "
                 f"{value_text(agg['value'])}"
             )
     elif kind == "sequence":

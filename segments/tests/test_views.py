@@ -378,6 +378,11 @@ def test_explain_marks_each_node(shop, client_for):
     assert "is <strong>in ✓</strong>" in response.content.decode()
     response = act(client, "preview", nested(), explain="99999")
     assert "There is no profile #99999." in response.content.decode()
+    response = act(client, "toggle", nested(), node="g", what="op", explain="ann")
+    assert response.status_code == 200  # the edit is made; only the explanation is refused
+    assert find(draft_of(response), "g")["op"] == "and"
+    assert "A profile id is a number." in response.content.decode()
+    assert 'value="ann"' in response.content.decode()
 
 
 def test_a_broken_draft_is_a_bad_request(client_for):
@@ -444,7 +449,7 @@ def test_save_creates_then_saves_a_new_version(shop, client_for):
     assert response.status_code == 302
     assert response["Location"] == reverse("segments:edit", args=[segment.pk])
     assert segment.definition == nested()
-    assert (segment.definition_version, segment.refresh_minutes) == (1, 30)
+    assert (segment.definition_version, segment.refresh_minutes) == (1, 60)  # set on edit
     assert segment.owner == client.user
 
     page = client.get(response["Location"])
@@ -456,6 +461,7 @@ def test_save_creates_then_saves_a_new_version(shop, client_for):
     response = client.post(reverse("segments:edit", args=[segment.pk]), data)
     segment.refresh_from_db()
     assert (segment.name, segment.definition_version, segment.definition) == ("Viewers", 2, changed)
+    assert segment.refresh_minutes == 30
     assert "Saved “Viewers”: version 2." in client.get(response["Location"]).content.decode()
 
 

@@ -14,8 +14,9 @@ from profiles.services.sources import source_create
 from segments.domain.tree import shape
 from segments.models import Segment
 
-# Processing events needs the default identity types a data migration makes: keep them.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# A live server needs committed data; the root conftest puts back the identity types that
+# processing events needs after each flush.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Both paths must save exactly this tree (ids aside).
 EXPECTED = {
@@ -367,3 +368,30 @@ def test_list_detail_refresh_and_overlap(page, live_server, login, screenshot, s
     expect(page.locator("#overlap-all")).to_have_text("1")  # ann
     expect(page.locator("#overlap-chart .main-svg").first).to_be_visible()
     screenshot("segment-overlap")
+
+
+def test_an_analyst_reads_the_tree_and_asks_why(page, live_server, login, screenshot, shop):
+    from segments.services import segment_create
+
+    segment = segment_create(
+        name="Engaged browsers",
+        definition={"version": 1, "root": {"id": "r", "type": "group", "op": "and", "children": [
+            {"id": "v", "type": "event", "event": "Product Viewed",
+             "count": {"operator": "gte", "value": 3}, "window": {"kind": "last_days", "days": 7}},
+            {"id": "g", "type": "group", "op": "or", "children": [
+                {"id": "c", "type": "consent", "purpose": "email_marketing"},
+                {"id": "p", "type": "trait", "trait": "plan", "operator": "is_set"}]}]}},
+    )  # fmt: skip
+    login("analyst")
+    page.goto(f"{live_server.url}/segments/{segment.pk}/")
+    expect(page.get_by_role("link", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("button", name="Refresh now")).to_have_count(0)
+    tree = page.get_by_role("list", name="Segment definition")
+    expect(tree).to_contain_text("performed “Product Viewed” at least 3 times in the last 7 days")
+    expect(tree).to_contain_text("any of (OR)")
+    page.get_by_label("Profile id").fill(str(_profile_id("dan")))
+    page.get_by_role("button", name="Explain").click()
+    expect(page.locator(".verdict")).to_contain_text("is out ✗")
+    expect(page.locator("#node-v .verdict-mark").first).to_have_text("✓")
+    expect(page.locator("#node-g .verdict-mark").first).to_have_text("✗")
+    screenshot("segment-detail-analyst")
