@@ -16,9 +16,6 @@ import pytest
 from profiles.models import Event, FailedEvent, Source
 from profiles.services.sources import source_create
 
-# The live server needs committed data; restore the migrations' rows (identity types...) after.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
 WHEN = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 CONSENT = {"Advertising": False, "Analytics": True}
 
