@@ -263,6 +263,11 @@ def test_update_parses_typed_values_for_each_kind(shop, client_for):
     where = find(draft_of(response), "viewed")["where"]
     assert where == [{"property": "sku", "operator": "is_set", "value": None}]
     with_filter = draft_of(response)
+    # Property keys seen on this event are offered on its filters.
+    body = response.content.decode()
+    assert '<datalist id="dl-props-0"><option value="price"><option value="sku"></datalist>' in body
+    assert 'name="where-0-property"' in node_html(response, "viewed")
+    assert 'list="dl-props-0"' in node_html(response, "viewed")
     response = act(
         client,
         "update",

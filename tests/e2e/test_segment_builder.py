@@ -300,6 +300,11 @@ def test_build_the_same_segment_with_the_keyboard(page, live_server, login, scre
     moved_id = builder.draft()["root"]["children"][2]["id"]
     expect(page.locator(f"#node-{moved_id}")).to_be_focused()
 
+    add("Computed trait")  # added by mistake, removed from the keyboard
+    press(builder.node("computed").get_by_role("button", name="Remove"))
+    expect(builder.node("computed")).to_have_count(0)
+    expect(builder.root()).to_be_focused()  # focus goes to the group it was in
+
     press(group.get_by_role("button", name="ANY (OR)"))
     ordered = builder.node("event", 1)
     builder.choose(ordered, "performed", "0")
