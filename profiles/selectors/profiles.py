@@ -342,12 +342,11 @@ def merge_entry_undoable(entry: MergeEntry) -> bool:
 
 
 def profile_segment_memberships(*, profile: Profile) -> list:
-    """The profile's current segment memberships.
+    """The segments the profile is in now, read through the segments app's own selector."""
+    # Imported here: segments' modules import this one, so a module-level import would cycle.
+    from segments.selectors import profile_segments
 
-    Hook for the segments app: it has no membership model yet, so there is nothing to read and
-    this returns []. When segments provides its membership selector, call it from here.
-    """
-    return []
+    return list(profile_segments(profile.pk))
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,19 @@ def build() -> Scenario:
         crm=Profile.objects.get(identities__value="C-1"),
         bob=Profile.objects.get(identities__value="u-bob"),
     )
+
+
+def last_name_is(value: str) -> dict:
+    """A segment definition: profiles whose lastName trait equals `value`."""
+    return {
+        "version": 1,
+        "root": {
+            "id": "root",
+            "type": "group",
+            "op": "and",
+            "children": [
+                {"id": "name", "type": "trait", "trait": "lastName", "operator": "equals",
+                 "value": value},
+            ],
+        },
+    }  # fmt: skip

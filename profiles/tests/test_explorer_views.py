@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from profiles.models import Event, MergeEntry, Profile
 from profiles.services.merges import profile_merge
-from profiles.tests.explorer_scenario import build
+from profiles.tests.explorer_scenario import build, last_name_is
+from segments.services import segment_create, segment_refresh
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -83,6 +84,14 @@ def test_profile_page_shows_every_section(client_for, merged):
     assert html.count('class="timeline-row"') == 5
     assert f'id="merge-{entry.pk}"' in html
     assert "in effect" in html
+
+
+def test_profile_page_lists_the_segments_the_profile_is_in(client_for, scenario):
+    does = segment_create(name="The Does", definition=last_name_is("Doe"))
+    segment_refresh(segment=does)
+    html = client_for("analyst").get(profile_url(scenario.jane)).content.decode()
+    assert f'<a href="/segments/{does.pk}/">The Does</a>' in html
+    assert "Not in any segment." not in html
 
 
 def test_only_admins_see_the_undo_button(client, make_user, merged):

@@ -22,7 +22,8 @@ from profiles.selectors.profiles import (
 )
 from profiles.services.merges import profile_merge, profile_unmerge
 from profiles.services.processing import events_process_pending
-from profiles.tests.explorer_scenario import at, build, send
+from profiles.tests.explorer_scenario import at, build, last_name_is, send
+from segments.services import segment_create, segment_refresh
 
 
 @pytest.fixture
@@ -187,8 +188,12 @@ def test_merge_history_includes_merges_of_profiles_merged_in_earlier(scenario):
     assert set(profile_merge_history(profile=scenario.crm)) == {first}
 
 
-def test_segment_memberships_hook_is_empty_until_segments_provides_them(scenario):
+def test_segment_memberships_come_from_the_segments_app(scenario):
     assert profile_segment_memberships(profile=scenario.jane) == []
+    does = segment_create(name="The Does", definition=last_name_is("Doe"))
+    segment_refresh(segment=does)
+    assert profile_segment_memberships(profile=scenario.jane) == [does]
+    assert profile_segment_memberships(profile=scenario.bob) == []
 
 
 def test_export_rows_are_every_identifier_of_active_profiles(scenario):
