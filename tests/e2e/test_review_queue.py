@@ -14,7 +14,7 @@ from profiles.models import MatchCandidate, MergeEntry, Profile
 from profiles.services.matching import matching_run
 from profiles.tests.matching_helpers import crowd, identify, person, process, profile_with, sources
 
-# live_server flushes the database: restore the migrations' seed data (identity types).
+# live_server flushes the database between tests; the fixture below puts the seed rows back.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
