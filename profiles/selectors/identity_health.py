@@ -135,11 +135,11 @@ def profile_completeness() -> dict[str, Share]:
 
 
 def events_without_profile() -> Share:
-    """Processed events that carried no usable identifier, so belong to no profile."""
+    """Events processed in the last 24 hours that carried no usable identifier (no profile)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FILTER (WHERE profile_id IS NULL), count(*) FROM profiles_event "
-            "WHERE processed_at IS NOT NULL"
+            "WHERE processed_at >= now() - interval '24 hours'"
         )
         return Share(*cursor.fetchone())
 

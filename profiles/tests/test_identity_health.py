@@ -120,6 +120,12 @@ def test_match_rate_and_events_without_a_profile(key):
     assert match_rate().ratio == 0.5
     without = events_without_profile()
     assert (without.part, without.total) == (1, 5)
+    # A window of 24 hours: older events no longer count.
+    Event.objects.filter(anonymous_id="anonymous").update(
+        processed_at=timezone.now() - timedelta(hours=25)
+    )
+    without = events_without_profile()
+    assert (without.part, without.total) == (0, 4)
 
 
 def test_profile_completeness(key):
