@@ -35,9 +35,12 @@ from segments.domain.definition import DefinitionError
 from segments.models import Segment, SegmentSnapshot, SegmentVersion
 from segments.selectors import (
     profile_segments,
+    segment_list,
     segment_members,
     segment_overlap,
     segment_preview,
+    segment_versions,
+    segments_by_ids,
 )
 from segments.services import (
     segment_archive,
@@ -378,7 +381,7 @@ class SegmentListView(SegmentPermissions, generics.ListAPIView):
 
     def get_queryset(self):
         archived = self.request.query_params.get("archived", "").lower() in ("1", "true", "yes")
-        segments = Segment.objects.filter(archived=archived).select_related("owner")
+        segments = segment_list(archived=archived).select_related("owner")
         wanted = self.request.query_params.get("status")
         return segments.filter(status=wanted) if wanted else segments
 
@@ -610,7 +613,7 @@ class SegmentVersionsView(SegmentPermissions, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return _segment(self.kwargs["pk"]).versions.select_related("saved_by").order_by("-version")
+        return segment_versions(_segment(self.kwargs["pk"]))
 
 
 class SegmentSnapshotsView(SegmentPermissions, generics.ListAPIView):
@@ -649,7 +652,10 @@ class SegmentOverlapView(SegmentPermissions, APIView):
         ids = list(dict.fromkeys(int(part) for part in raw))
         if not 2 <= len(ids) <= MAX_OVERLAP:
             raise exceptions.ValidationError({"ids": f"Give 2 to {MAX_OVERLAP} segment ids."})
-        segments = [_segment(pk) for pk in ids]
+        segments = segments_by_ids(ids)
+        if len(segments) != len(ids):
+            missing = sorted(set(ids) - {segment.pk for segment in segments})
+            raise Http404(f"No segment {', '.join(map(str, missing))}.")
         overlap = segment_overlap(segments)
         data = {
             "sizes": {str(pk): size for pk, size in overlap["sizes"].items()},
