@@ -47,6 +47,7 @@ from profiles.models import Source
 from profiles.selectors.profiles import profile_resolve
 
 REQUESTS_PER_PAGE = 50
+OPEN_REQUESTS_SHOWN = 20
 CONSENT_CHANGED = "consent-changed"
 
 
@@ -82,7 +83,7 @@ class OverviewView(PrivacyAccessMixin, View):
     """Open requests and their deadlines, suppressed messages per day, retention in force."""
 
     def get(self, request):
-        open_requests = list(requests_open())
+        open_requests = list(requests_open()[:OPEN_REQUESTS_SHOWN])
         suppressed = suppressed_per_day(days=30)
         peak = max((count for _, count in suppressed), default=0)
         rows = retention_rows()
@@ -90,6 +91,7 @@ class OverviewView(PrivacyAccessMixin, View):
             "open_requests": [
                 {"request": r, "overdue": request_is_overdue(r)} for r in open_requests
             ],
+            "more_open": requests_open().count() - len(open_requests),
             "overdue": requests_overdue().count(),
             "suppressed": [
                 {"day": day, "count": count, "height": round(100 * count / peak) if peak else 0}

@@ -283,7 +283,11 @@ def test_the_export_of_an_open_request_is_not_found(client_for, jane):
 # --- Overview -------------------------------------------------------------------------------------
 
 
-def test_overview_alerts_on_overdue_requests_and_counts_suppressed_messages(client_for, jane):
+def test_overview_alerts_on_overdue_requests_and_counts_suppressed_messages(
+    client_for, jane, monkeypatch
+):
+    monkeypatch.setattr("privacy.views.OPEN_REQUESTS_SHOWN", 1)
+    request_create(kind="erasure", subject_type="user_id", subject_value="later")
     late = request_create(kind="access", subject_type="user_id", subject_value="u-jane")
     DataSubjectRequest.objects.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(days=1))
     SuppressedCount.objects.create(day=timezone.localdate(), count=7)
@@ -294,6 +298,7 @@ def test_overview_alerts_on_overdue_requests_and_counts_suppressed_messages(clie
     assert "<strong>9</strong> in the last 30 days" in page
     assert '<td class="num">7</td>' in page
     assert "Raw events of Web" in page and "Inactive profiles" in page
+    assert "1 more open</a>, due later." in page
 
 
 # --- Retention ------------------------------------------------------------------------------------

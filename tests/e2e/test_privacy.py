@@ -7,12 +7,9 @@ erasure request for the person's email, confirms it, and the profile is gone whi
 shows its steps.
 """
 
-import importlib
 import re
 
 import orjson
-import pytest
-from django.apps import apps
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -23,14 +20,6 @@ from profiles.services.sources import source_create
 from tests.e2e.conftest import SCREENSHOTS
 
 EMAIL = "margot.lindqvist@example.com"
-
-
-@pytest.fixture(autouse=True)
-def seeded(transactional_db):
-    """Browser tests flush the database after each test, the rows migrations seed included:
-    put the default identity types and purposes back (the migrations' own idempotent seeds)."""
-    importlib.import_module("profiles.migrations.0005_default_identity_types").seed(apps, None)
-    importlib.import_module("privacy.migrations.0002_default_purposes").seed(apps, None)
 
 
 def margot() -> Profile:
