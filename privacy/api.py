@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -68,12 +69,13 @@ class ProfileConsentView(APIView):
     read_permission = "view_profiles"
     write_permission = "manage_consent"
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         profile = _profile(pk)
         history = ConsentDecisionSerializer(consent_history(profile)[:200], many=True).data
         return Response({"profile": profile.pk, "current": profile.consent, "history": history})
 
-    @extend_schema(request=ConsentInSerializer)
+    @extend_schema(request=ConsentInSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int):
         data = ConsentInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,6 +95,7 @@ class PreferenceLinkView(APIView):
     read_permission = "manage_consent"
     write_permission = "manage_consent"
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int):
         profile = _profile(pk)
         unsubscribe = request.data.get("unsubscribe") if hasattr(request.data, "get") else None
@@ -157,6 +160,7 @@ class RequestCompleteView(APIView):
     read_permission = "manage_privacy"
     write_permission = "manage_privacy"
 
+    @extend_schema(request=None, responses=RequestSerializer)
     def post(self, request, pk: int):
         found = get_object_or_404(DataSubjectRequest, pk=pk)
         complete = request_complete_access if found.kind == "access" else request_complete_erasure
@@ -172,6 +176,7 @@ class RequestExportView(APIView):
 
     read_permission = "manage_privacy"
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         found = get_object_or_404(DataSubjectRequest, pk=pk, kind="access")
         if found.export is None:
