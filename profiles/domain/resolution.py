@@ -81,11 +81,17 @@ class Resolver:
         else the name of the type whose limit it breaks.
 
         Counting is enough: each identifier has one owner, so what two profiles hold never
-        overlaps, and a new identifier is held by nobody.
+        overlaps, and a new identifier is held by nobody. A type the group does not hold yet
+        never clashes: a profile over a limit lowered since it grew keeps its identifiers and
+        its events (it still cannot take more, nor be merged with another holding that type).
         """
         for type_name, values in extra.items():
             limit = self._limits.get(type_name)
-            if limit is not None and counts.get(type_name, 0) + len(values) > limit:
+            if (
+                limit is not None
+                and type_name in counts
+                and counts[type_name] + len(values) > limit
+            ):
                 return type_name
         return None
 
@@ -111,9 +117,7 @@ class Resolver:
                 if owner in members:
                     continue
                 held = self.holdings[owner]
-                # The first profile is never refused: one already over a limit (lowered since
-                # it grew) keeps its own identifiers and events.
-                clash = self._clash(counts, held) if members or adds else None
+                clash = self._clash(counts, held)
                 if clash is None:
                     members.append(owner)
                     for type_name in limits:
@@ -142,19 +146,21 @@ class Resolver:
             survivor = min((p for p in members if p > 0), default=None) or max(members)
         else:
             survivor = self._new_profile()
-        decision = Decision(profile=survivor, origin=anchor_origin or survivor)
+        origin = anchor_origin or survivor
+        merges = []
         for other in members:
             if other == survivor:
                 continue
             via = next(i for i in ordered if self.owner.get(i) == other)
             reason = "alias" if via in linked else "shared_identifier"
-            decision.merges.append(Merge(survivor, other, via, reason))
+            merges.append(Merge(survivor, other, via, reason))
             self._absorb(survivor, other)
+        held = self.holdings[survivor]
         for identifier in adds:
             self.owner[identifier] = survivor
-            self.origin[identifier] = decision.origin
-            self.holdings[survivor][identifier[0]].add(identifier[1])
-            decision.new_identities.append(identifier)
+            self.origin[identifier] = origin
+            held[identifier[0]].add(identifier[1])
+        decision = Decision(survivor, origin, adds, merges)
         for identifier, reason, clash in drops:
             decision.drops.append(Drop(identifier, survivor, reason, f"max {clash} per profile"))
         for other, reason in reviews:

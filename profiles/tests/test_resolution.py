@@ -92,6 +92,7 @@ def test_a_profile_over_a_lowered_limit_keeps_its_events():
     """An admin lowered email to one per profile; a profile with two keeps getting its events."""
     rules = {
         "email": TypeRule("email", priority=85, max_per_profile=1),
+        "phone": TypeRule("phone", priority=70),
         "anonymous_id": TypeRule("anonymous_id", priority=10),
     }
     owners = {
@@ -107,6 +108,9 @@ def test_a_profile_over_a_lowered_limit_keeps_its_events():
         [("anonymous_id", "a2")],
         [],
     )
+    # A new identifier of higher priority than the one that finds the profile joins it too.
+    decision = resolver.resolve([("anonymous_id", "a1"), ("phone", "+447700900123")])
+    assert (decision.profile, decision.drops) == (5, [])
     # A third email still cannot join it: as ever, the lower-priority identifier is dropped.
     decision = resolver.resolve([("anonymous_id", "a1"), ("email", "c@x.com")])
     assert decision.profile != 5

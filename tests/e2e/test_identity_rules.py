@@ -11,8 +11,7 @@ from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from profiles.tests.test_processing import send
 
-# Browser tests run against live_server with a flushed database: restore the migrations' seed data
-# (the default identity types) for each test.
+# Against live_server, so transactional: the root conftest puts the default identity types back.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
