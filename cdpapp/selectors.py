@@ -94,7 +94,7 @@ def _processor_status() -> dict:
     return {
         "lag_p50_seconds": lag.p50_seconds,
         "lag_p95_seconds": lag.p95_seconds,
-        "processed_last_hour": lag.processed_last_hour,
+        "lag_events": lag.events,
         "backlog": backlog.events,
         "oldest_waiting_seconds": backlog.oldest_seconds,
     }

@@ -148,8 +148,7 @@ class IdentityHealthSerializer(serializers.Serializer):
     completeness = serializers.DictField(child=ShareSerializer())
     events_without_profile = ShareSerializer()
     processor = serializers.DictField(
-        help_text="lag_p50_seconds, lag_p95_seconds, processed_last_hour, backlog, "
-        "oldest_waiting_seconds"
+        help_text="lag_p50_seconds, lag_p95_seconds, lag_events, backlog, oldest_waiting_seconds"
     )
 
 
@@ -188,7 +187,7 @@ class IdentityHealthView(APIView):
                 "processor": {
                     "lag_p50_seconds": lag.p50_seconds,
                     "lag_p95_seconds": lag.p95_seconds,
-                    "processed_last_hour": lag.processed_last_hour,
+                    "lag_events": lag.events,
                     "backlog": backlog.events,
                     "oldest_waiting_seconds": backlog.oldest_seconds,
                 },

@@ -17,6 +17,7 @@ ANONYMOUS_TYPES = ("anonymous_id", "device_id")
 SPIKE_FACTOR = 3
 SPIKE_MINIMUM = 20
 JUNK_ALERT_COUNT = 10
+LAG_SAMPLE = 10_000
 # Profile fields counted by completeness: name -> SQL condition on profiles_profile p.
 COMPLETENESS_FIELDS = {
     "email": "p.traits ->> 'email' <> '' OR EXISTS (SELECT 1 FROM profiles_identity i "
@@ -146,22 +147,28 @@ def events_without_profile() -> Share:
 
 @dataclass(frozen=True)
 class ProcessorLag:
-    p50_seconds: float | None  # received -> processed, over events processed in the last hour
+    p50_seconds: float | None  # received -> processed
     p95_seconds: float | None
-    processed_last_hour: int
+    events: int  # the events measured: the latest of the last hour, at most LAG_SAMPLE
 
 
-def processor_lag() -> ProcessorLag:
-    """Lag percentiles (percentile_cont) of the events processed in the last hour."""
+def processor_lag(*, sample: int = LAG_SAMPLE) -> ProcessorLag:
+    """Lag percentiles (percentile_cont) of the latest events processed in the last hour.
+
+    At most `sample` of them, read from the processed_at index, so /healthz stays cheap however
+    many events an hour brings (all of a million took 0.8 s).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP "
-            "(ORDER BY extract(epoch FROM processed_at - received_at)), count(*) "
-            "FROM profiles_event WHERE processed_at >= now() - interval '1 hour'"
+            "SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY lag), count(*) "
+            "FROM (SELECT extract(epoch FROM processed_at - received_at) AS lag "
+            "FROM profiles_event WHERE processed_at >= now() - interval '1 hour' "
+            "ORDER BY processed_at DESC LIMIT %s) AS latest",
+            [sample],
         )
-        percentiles, processed = cursor.fetchone()
+        percentiles, events = cursor.fetchone()
     p50, p95 = (round(float(v), 3) for v in percentiles) if percentiles else (None, None)
-    return ProcessorLag(p50, p95, processed)
+    return ProcessorLag(p50, p95, events)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def test_identity_health(api_client_for, monkeypatch):
     assert body["completeness"]["email"]["part"] == 0
     assert body["events_without_profile"]["part"] == 1
     assert body["processor"]["backlog"] == 0
-    assert body["processor"]["processed_last_hour"] == 5
+    assert body["processor"]["lag_events"] == 5
     assert isinstance(body["processor"]["lag_p95_seconds"], float)
 
 

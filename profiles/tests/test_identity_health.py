@@ -168,7 +168,12 @@ def test_processor_lag_percentiles_and_backlog(key):
             [now, now],
         )
     lag = processor_lag()
-    assert (lag.p50_seconds, lag.p95_seconds, lag.processed_last_hour) == (2.5, 3.85, 4)
+    assert (lag.p50_seconds, lag.p95_seconds, lag.events) == (2.5, 3.85, 4)
+    # Only the latest are measured: the two processed last (lags 3 and 4 seconds).
+    Event.objects.filter(anonymous_id__in=["a0", "a1"]).update(
+        processed_at=now - timedelta(minutes=1)
+    )
+    assert processor_lag(sample=2) == type(lag)(3.5, 3.95, 2)
     Event.objects.update(processed_at=now - timedelta(hours=2))
     assert processor_lag() == type(lag)(None, None, 0)
 
