@@ -12,17 +12,22 @@ creates the demo retailer's sources, then:
     coming back on several devices, payments, support, email engagement, and the offline files
     (POS receipts whose phone numbers are written several ways, CRM contacts, call-centre logs)
     turned into messages by the CSV import module. Every message goes through the collection
-    module's own `prepare_messages` and is loaded with a text COPY into profiles_event (binary COPY
-    would store the JSON text as a jsonb string: the run checks jsonb_typeof = 'object'). Then
-    `events_process_pending` drains the table with a large budget: events/s, with the share of
-    time spent in Python. `--profile N` first runs N events under cProfile and prints where the
-    time goes.
+    module's own `prepare_messages`, arrives (received_at) a little after it happened, and is
+    loaded with a text COPY into profiles_event (binary COPY would store the JSON text as a jsonb
+    string: the run checks jsonb_typeof = 'object'). Then `events_process_pending` drains the
+    table with an unlimited budget (`--batch` events at a time, default the processor's own):
+    events/s, with the CPU seconds of Python and of PostgreSQL's processes. Then it times one rule
+    simulation and each identity-health query on the result. `--profile N` first runs N events
+    under cProfile and prints where the time goes.
 
 (b) Batch resolution of --links identifier links (pairs of identifiers seen together, from a
     synthetic population of people with anonymous ids, devices, user ids, emails, phones and
-    loyalty cards): the pure Resolver over every link against a bare in-memory union-find (path
-    halving, union by size) over the same links, each followed by the same write-back: COPY of
-    (id_type, value, group) into an unlogged table. Both must find the same groups.
+    loyalty cards, no two people sharing one): the pure Resolver over every link against a bare
+    in-memory union-find (path halving, union by size) over the same links, each followed by the
+    same write-back: COPY of (id_type, value, group) into an unlogged table. Both must find the
+    same groups. The cyclic garbage collector is off during both in-memory phases.
+
+Figures and what they led to: docs/performance.md, "Identity processing".
 """
 
 from __future__ import annotations
