@@ -25,6 +25,7 @@ from privacy.services.requests import (
     request_create,
 )
 from profiles.models import Profile
+from profiles.selectors.profiles import profile_resolve
 
 
 class PurposeSerializer(serializers.ModelSerializer):
@@ -57,9 +58,9 @@ class ConsentDecisionSerializer(serializers.Serializer):
 
 
 def _profile(pk: int) -> Profile:
-    profile = get_object_or_404(Profile, pk=pk)
-    while profile.merged_into_id is not None:
-        profile = Profile.objects.get(pk=profile.merged_into_id)
+    profile = profile_resolve(profile_id=pk)
+    if profile is None:
+        raise Http404(f"No profile {pk}.")
     return profile
 
 

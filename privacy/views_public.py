@@ -8,6 +8,7 @@ from privacy.preferences import preference_profile_id
 from privacy.selectors import purposes
 from privacy.services.consent import consent_record
 from profiles.models import Profile
+from profiles.selectors.profiles import profile_resolve
 
 
 class PreferenceCentreView(View):
@@ -15,11 +16,9 @@ class PreferenceCentreView(View):
 
     def _profile(self, token: str) -> Profile:
         profile_id = preference_profile_id(token)
-        profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
+        profile = profile_resolve(profile_id=profile_id) if profile_id else None
         if profile is None:
             raise Http404("This link is not valid any more. Ask for a new one.")
-        while profile.merged_into_id is not None:
-            profile = Profile.objects.get(pk=profile.merged_into_id)
         return profile
 
     def _context(self, profile: Profile, unsubscribe: str | None, saved: bool = False) -> dict:

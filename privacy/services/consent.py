@@ -15,6 +15,7 @@ from cdpapp.audit import audit_record
 from privacy.models import Purpose
 from profiles.domain import survivorship
 from profiles.models import Event, Profile, Source
+from profiles.selectors.profiles import profile_resolve
 from profiles.services.processing import CONSENT_EVENT
 
 CHANNELS = {
@@ -40,9 +41,10 @@ def _channel_source(channel: str) -> Source:
 
 
 def _surviving(profile: Profile) -> Profile:
-    while profile.merged_into_id is not None:
-        profile = Profile.objects.get(pk=profile.merged_into_id)
-    return profile
+    found = profile_resolve(profile_id=profile.pk)
+    if found is None:
+        raise ConsentError(f"Profile {profile.pk} does not exist any more.")
+    return found
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from privacy.models import DataSubjectRequest, Suppression
 from privacy.selectors import suppression_key
 from profiles.domain.identity import TypeRule, normalise
 from profiles.models import Event, FailedEvent, Identity, ImportRowError, MergeEntry, Profile
+from profiles.selectors.profiles import profile_family_ids, profile_resolve
 
 DEADLINES = {"gdpr": 30, "ccpa": 45}
 SUBJECT_TYPES = {
@@ -44,12 +45,6 @@ def _normalised(subject_type: str, value: str) -> str:
         raise RequestError(f"That {subject_type} cannot be used: {exc}.") from exc
 
 
-def _surviving(profile: Profile) -> Profile:
-    while profile.merged_into_id is not None:
-        profile = Profile.objects.get(pk=profile.merged_into_id)
-    return profile
-
-
 @transaction.atomic
 def request_create(
     *, kind: str, subject_type: str, subject_value: str, regulation: str = "gdpr", actor=None
@@ -60,9 +55,7 @@ def request_create(
     if regulation not in DEADLINES:
         raise RequestError("The regulation is 'gdpr' (30 days) or 'ccpa' (45 days).")
     value = _normalised(subject_type, subject_value)
-    identity = (
-        Identity.objects.filter(id_type=subject_type, value=value).select_related("profile").first()
-    )
+    identity = Identity.objects.filter(id_type=subject_type, value=value).first()
     now = timezone.now()
     request = DataSubjectRequest(
         kind=kind,
@@ -70,7 +63,7 @@ def request_create(
         subject_type=subject_type,
         subject_value=value,
         subject_digest=digest(suppression_key(), subject_type, value),
-        profile=_surviving(identity.profile) if identity else None,
+        profile=profile_resolve(profile_id=identity.profile_id) if identity else None,
         requested_at=now,
         due_at=now + timedelta(days=DEADLINES[regulation]),
         created_by=actor,
@@ -90,17 +83,6 @@ def request_create(
         after={"profile": request.profile_id},
     )
     return request
-
-
-def _family(profile_id: int) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE down(id) AS (SELECT %s::bigint UNION ALL "
-            "SELECT p.id FROM profiles_profile p JOIN down ON p.merged_into_id = down.id) "
-            "SELECT id FROM down",
-            [profile_id],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def profile_export(profile: Profile) -> dict:
@@ -176,7 +158,7 @@ def request_complete_access(*, request: DataSubjectRequest, actor=None) -> DataS
         request.export = {"exported_at": timezone.now().isoformat(), "found": False}
         _step(request, "exported", "nothing is held about this person")
     else:
-        request.export = profile_export(_surviving(request.profile))
+        request.export = profile_export(profile_resolve(profile_id=request.profile_id))
         _step(request, "exported", f"{len(request.export['events'])} events")
     request.status, request.completed_at = "done", timezone.now()
     request.save()
@@ -193,7 +175,8 @@ def request_complete_erasure(*, request: DataSubjectRequest, actor=None) -> Data
     identifiers = {(request.subject_type, request.subject_value)}
     family: list[int] = []
     if request.profile_id is not None:
-        family = _family(_surviving(request.profile).pk)
+        survivor = profile_resolve(profile_id=request.profile_id)
+        family = profile_family_ids(profile_id=survivor.pk) if survivor else []
         identifiers |= set(
             Identity.objects.filter(profile_id__in=family).values_list("id_type", "value")
         )

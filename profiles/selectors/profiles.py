@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 
 from profiles.domain.identity import is_blocked, normalise
 from profiles.models import Event, Identity, MergeEntry, Profile, Source
+from profiles.selectors.canonical import profile_family, profiles_canonical
 from profiles.services.processing import identity_rules
 
 # Traits matched by substring (ILIKE); a full name matches "firstName lastName" too.
@@ -154,29 +155,13 @@ def profile_get(*, profile_id: int) -> Profile | None:
 
 def profile_resolve(*, profile_id: int) -> Profile | None:
     """The active profile that `profile_id` is now part of (following merged_into), or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE up(id, parent, depth) AS ("
-            " SELECT id, merged_into_id, 0 FROM profiles_profile WHERE id = %s"
-            " UNION ALL SELECT p.id, p.merged_into_id, up.depth + 1 FROM up"
-            " JOIN profiles_profile p ON p.id = up.parent)"
-            " SELECT id FROM up WHERE parent IS NULL",
-            [profile_id],
-        )
-        row = cursor.fetchone()
-    return profile_get(profile_id=row[0]) if row else None
+    survivor = profiles_canonical([profile_id]).get(profile_id)
+    return profile_get(profile_id=survivor) if survivor is not None else None
 
 
 def profile_family_ids(*, profile_id: int) -> list[int]:
     """`profile_id` and every profile merged into it, directly or not."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE down(id) AS (SELECT %s::bigint UNION ALL "
-            "SELECT p.id FROM profiles_profile p JOIN down ON p.merged_into_id = down.id) "
-            "SELECT id FROM down",
-            [profile_id],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    return profile_family(profile_id)
 
 
 @dataclass(frozen=True)

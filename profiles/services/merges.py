@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from cdpapp.audit import audit_record
 from profiles.models import MatchCandidate, MergeEntry, Profile
+from profiles.selectors.profiles import profile_family_ids, profile_resolve
 from profiles.services.processing import (
     PROCESSOR_LOCK,
     profile_merge_rows,
@@ -23,9 +24,10 @@ def _lock() -> None:
 
 
 def _canonical(profile: Profile) -> Profile:
-    while profile.merged_into_id is not None:
-        profile = Profile.objects.get(pk=profile.merged_into_id)
-    return profile
+    found = profile_resolve(profile_id=profile.pk)
+    if found is None:
+        raise MergeError(f"Profile {profile.pk} does not exist any more.")
+    return found
 
 
 @transaction.atomic
@@ -76,18 +78,6 @@ def profile_merge(
     return entry
 
 
-def _subtree(profile_id: int) -> list[int]:
-    """`profile_id` and every profile merged into it, directly or not."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE down(id) AS (SELECT %s::bigint UNION ALL "
-            "SELECT p.id FROM profiles_profile p JOIN down ON p.merged_into_id = down.id) "
-            "SELECT id FROM down",
-            [profile_id],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 @transaction.atomic
 def profile_unmerge(*, entry: MergeEntry, actor=None) -> MergeEntry:
     """Undo a merge: the absorbed profile comes back with its own identifiers, events, traits."""
@@ -101,7 +91,7 @@ def profile_unmerge(*, entry: MergeEntry, actor=None) -> MergeEntry:
     if absorbed.merged_into_id is None:
         raise MergeError(f"Profile {absorbed.pk} is not merged any more.")
     current = _canonical(absorbed)
-    family = _subtree(absorbed.pk)
+    family = profile_family_ids(profile_id=absorbed.pk)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE profiles_identity SET profile_id = %s "

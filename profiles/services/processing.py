@@ -21,6 +21,7 @@ from profiles.domain import survivorship
 from profiles.domain.identity import TypeRule, alias_targets, extract
 from profiles.domain.resolution import Decision, Resolver
 from profiles.models import IdentityType, MatchCandidate, MergeEntry, Profile, SurvivorshipRule
+from profiles.selectors.canonical import profiles_canonical
 from profiles.signals import profiles_changed
 
 logger = logging.getLogger(__name__)
@@ -292,18 +293,7 @@ def _record_drops_and_reviews(events, decisions, real, result: BatchResult) -> N
 
 def _canonical(profile_ids: set[int]) -> set[int]:
     """The surviving profiles that `profile_ids` now belong to."""
-    if not profile_ids:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH RECURSIVE up(start, id, parent) AS ("
-            " SELECT id, id, merged_into_id FROM profiles_profile WHERE id = ANY(%s)"
-            " UNION ALL SELECT up.start, p.id, p.merged_into_id FROM up"
-            " JOIN profiles_profile p ON p.id = up.parent)"
-            " SELECT DISTINCT id FROM up WHERE parent IS NULL",
-            [list(profile_ids)],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return set(profiles_canonical(profile_ids).values())
 
 
 def profiles_rebuild_incremental(canonical: set[int], events, decisions, real) -> None:
