@@ -2,10 +2,12 @@
 
 The evidence is what events carried together: each distinct combination of identifier fields
 (user id, anonymous id, device id, the identifier traits, external ids, an alias's previous id),
-in the order it was first seen. The pure Resolver replays that evidence twice, under the current
-rules and under the proposed ones, and the two partitions of identifiers are compared. Comparing
-two replays, rather than one replay with the profiles in the database, keeps history out of the
-answer (merges made by review, unmerges, rules changed since): only the rule change shows.
+in the order it was first seen. That evidence is replayed twice, under the current rules and under
+the proposed ones, by the batch resolution (`resolve_batch`: exactly what the pure Resolver would
+decide event by event, with union-find wherever no rule can matter), and the two partitions of
+identifiers are compared. Comparing two replays, rather than one replay with the profiles in the
+database, keeps history out of the answer (merges made by review, unmerges, rules changed since):
+only the rule change shows.
 
 Reported with the profiles of today that hold the identifiers: a merge is a group of the new
 replay joining identifiers that the current replay kept apart, held by two or more of today's
@@ -18,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import zip_longest
 
+from profiles.domain.batch_resolution import resolve_batch
 from profiles.domain.identity import TypeRule, alias_targets, extract
-from profiles.domain.resolution import Identifier, Resolver
+from profiles.domain.resolution import Identifier
 
 MAX_SAMPLES = 10
 
@@ -56,13 +59,17 @@ class Impact:
 
 def replay(rules: dict[str, TypeRule], observations: Iterable[dict]) -> dict[Identifier, int]:
     """Resolve the observations in order from nothing; returns identifier -> group."""
-    resolver = Resolver(rules, {})
+    events: list[list[Identifier]] = []
+    linked: dict[int, list[Identifier]] = {}
     for event in observations:
         identifiers = extract(rules, event).identifiers
-        linked = alias_targets(rules, event.get("previous_id")) if event.get("previous_id") else []
-        if identifiers or linked:
-            resolver.resolve(identifiers, linked)
-    return dict(resolver.owner)
+        previous = event.get("previous_id")
+        targets = alias_targets(rules, previous) if previous else []
+        if identifiers or targets:
+            if targets:
+                linked[len(events)] = targets
+            events.append(identifiers)
+    return resolve_batch(rules, events, linked).owner
 
 
 def _groups(owner: dict[Identifier, int], keys: Iterable[Identifier]) -> dict[int, list]:
