@@ -222,6 +222,9 @@ if REDIS_URL:
 # or above MATCH_REVIEW wait for an admin's review (match probabilities, 0 to 1).
 MATCH_AUTO_MERGE = float(os.environ.get("MATCH_AUTO_MERGE", "0.99"))
 MATCH_REVIEW = float(os.environ.get("MATCH_REVIEW", "0.8"))
+# Two merged profiles' consent conflicts when they made opposite decisions for a purpose, both
+# within this many days before the merge (profiles.domain.consent_conflicts).
+CONSENT_CONFLICT_WINDOW_DAYS = int(os.environ.get("CONSENT_CONFLICT_WINDOW_DAYS", "30"))
 
 LOGGING = {
     "version": 1,

@@ -8,9 +8,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from privacy.models import DataSubjectRequest, Purpose
+from privacy.models import ConsentConflict, DataSubjectRequest, Purpose
 from privacy.preferences import preference_url
-from privacy.selectors import requests_list
+from privacy.selectors import consent_conflicts_list, requests_list
 from privacy.services.consent import (
     LEGAL_BASES,
     STATUSES,
@@ -18,11 +18,13 @@ from privacy.services.consent import (
     consent_history,
     consent_record,
 )
+from privacy.services.consent_conflicts import ConsentConflictError, consent_conflict_resolve
 from privacy.services.requests import (
     RequestError,
     request_complete_access,
     request_complete_erasure,
     request_create,
+    request_reject,
 )
 from profiles.models import Profile
 from profiles.selectors.profiles import profile_resolve
@@ -119,10 +121,19 @@ class RequestSerializer(serializers.ModelSerializer):
             "requested_at",
             "due_at",
             "completed_at",
+            "rejection_reason",
             "steps",
             "overdue",
         ]
-        read_only_fields = ["status", "profile", "requested_at", "due_at", "completed_at", "steps"]
+        read_only_fields = [
+            "status",
+            "profile",
+            "requested_at",
+            "due_at",
+            "completed_at",
+            "rejection_reason",
+            "steps",
+        ]
 
     def get_overdue(self, obj) -> bool:
         from django.utils import timezone
@@ -185,3 +196,91 @@ class RequestExportView(APIView):
         response = Response(found.export)
         response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
         return response
+
+
+class RequestRejectInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Why, for the reply to the person.")
+
+
+class RequestRejectView(APIView):
+    """Close an open request without carrying it out, with the reason."""
+
+    read_permission = "manage_privacy"
+    write_permission = "manage_privacy"
+
+    @extend_schema(request=RequestRejectInSerializer, responses=RequestSerializer)
+    def post(self, request, pk: int):
+        found = get_object_or_404(DataSubjectRequest, pk=pk)
+        data = RequestRejectInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            done = request_reject(
+                request=found, reason=data.validated_data["reason"], actor=request.user
+            )
+        except RequestError as exc:
+            raise serializers.ValidationError({"request": [str(exc)]}) from exc
+        return Response(RequestSerializer(done).data)
+
+
+class ConsentConflictSerializer(serializers.ModelSerializer):
+    resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+
+    class Meta:
+        model = ConsentConflict
+        fields = [
+            "id",
+            "profile",
+            "absorbed",
+            "merge",
+            "purpose",
+            "survivor_decision",
+            "absorbed_decision",
+            "survivor_decided_at",
+            "absorbed_decided_at",
+            "kept",
+            "detected_at",
+            "status",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+        ]
+
+
+class ConsentConflictListView(generics.ListAPIView):
+    """Consent conflicts found at merges (`?status=open` or `resolved`), newest first."""
+
+    read_permission = "manage_consent"
+    serializer_class = ConsentConflictSerializer
+
+    def get_queryset(self):
+        chosen = self.request.query_params.get("status")
+        known = chosen in ConsentConflict.Status.values
+        return consent_conflicts_list(status=chosen if known else None)
+
+
+class ConsentConflictResolveInSerializer(serializers.Serializer):
+    resolution = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, help_text="What was done about it."
+    )
+
+
+class ConsentConflictResolveView(APIView):
+    """Mark a consent conflict resolved."""
+
+    read_permission = "manage_consent"
+    write_permission = "manage_consent"
+
+    @extend_schema(request=ConsentConflictResolveInSerializer, responses=ConsentConflictSerializer)
+    def post(self, request, pk: int):
+        conflict = get_object_or_404(ConsentConflict, pk=pk)
+        data = ConsentConflictResolveInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            done = consent_conflict_resolve(
+                conflict=conflict,
+                actor=request.user,
+                resolution=data.validated_data.get("resolution", ""),
+            )
+        except ConsentConflictError as exc:
+            raise serializers.ValidationError({"conflict": [str(exc)]}) from exc
+        return Response(ConsentConflictSerializer(done).data)

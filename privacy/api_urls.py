@@ -17,6 +17,17 @@ urlpatterns = [
         name="api-privacy-request-complete",
     ),
     path(
+        "privacy-requests/<int:pk>/reject",
+        api.RequestRejectView.as_view(),
+        name="api-privacy-request-reject",
+    ),
+    path("consent-conflicts/", api.ConsentConflictListView.as_view(), name="api-consent-conflicts"),
+    path(
+        "consent-conflicts/<int:pk>/resolve",
+        api.ConsentConflictResolveView.as_view(),
+        name="api-consent-conflict-resolve",
+    ),
+    path(
         "privacy-requests/<int:pk>/export",
         api.RequestExportView.as_view(),
         name="api-privacy-request-export",

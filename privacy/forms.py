@@ -91,6 +91,26 @@ class RequestForm(forms.Form):
     subject_value = forms.CharField(label="Identifier", max_length=255)
 
 
+class RequestRejectForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is it rejected?",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept with the request, for the reply to the person (identity not verified, "
+        "a duplicate of another request...).",
+    )
+
+
+class ConsentConflictResolveForm(forms.Form):
+    resolution = forms.CharField(
+        label="What was done",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E.g. asked the person again; the merge was undone; the kept decision is right.",
+    )
+
+
 class RetentionForm(forms.Form):
     days = forms.IntegerField(min_value=1, required=False)
     enabled = forms.BooleanField(required=False)

@@ -109,6 +109,7 @@ class DataSubjectRequest(models.Model):
     due_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     export = models.JSONField(null=True, blank=True)  # the access export, downloadable
+    rejection_reason = models.TextField(blank=True)  # why it was rejected; cleared on erasure
     steps = models.JSONField(default=list, blank=True)  # [{"at", "step", "detail"}]
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
@@ -145,3 +146,44 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"retention for {self.source or 'all profiles'}"
+
+
+class ConsentConflict(models.Model):
+    """Two merged profiles had made opposite recent decisions for one purpose: the merge kept the
+    most recent one, and an admin should check it (profiles.domain.consent_conflicts)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    merge = models.ForeignKey(
+        "profiles.MergeEntry", on_delete=models.CASCADE, related_name="consent_conflicts"
+    )
+    profile = models.ForeignKey(  # the survivor of the merge
+        "profiles.Profile", on_delete=models.CASCADE, related_name="consent_conflicts"
+    )
+    absorbed = models.ForeignKey("profiles.Profile", on_delete=models.CASCADE, related_name="+")
+    purpose = models.SlugField(max_length=50)
+    # Each side's decision in force at the merge: {granted, status, at, source, event}.
+    survivor_decision = models.JSONField()
+    absorbed_decision = models.JSONField()
+    survivor_decided_at = models.DateTimeField()
+    absorbed_decided_at = models.DateTimeField()
+    kept = models.CharField(max_length=8)  # "survivor" or "absorbed": the decision in force
+    detected_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merge", "purpose"], name="conflict_merge_purpose")
+        ]
+        indexes = [models.Index(fields=["status", "-detected_at"], name="conflict_status")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} conflict in merge {self.merge_id} ({self.status})"

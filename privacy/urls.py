@@ -19,6 +19,13 @@ urlpatterns = [
         name="request-complete",
     ),
     path("requests/<int:pk>/export", views.RequestExportView.as_view(), name="request-export"),
+    path("requests/<int:pk>/reject", views.RequestRejectView.as_view(), name="request-reject"),
+    path("consent-conflicts/", views.ConsentConflictListView.as_view(), name="consent-conflicts"),
+    path(
+        "consent-conflicts/<int:pk>/resolve",
+        views.ConsentConflictResolveView.as_view(),
+        name="consent-conflict-resolve",
+    ),
     path("retention/", views.RetentionView.as_view(), name="retention"),
     path("retention/run", views.RetentionRunView.as_view(), name="retention-run"),
     path("retention/<str:key>", views.RetentionPolicyView.as_view(), name="retention-policy"),

@@ -10,13 +10,27 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from cdpapp.access import RoleRequiredMixin
-from privacy.forms import ConsentForm, PurposeForm, RequestForm, RetentionForm
-from privacy.models import DataSubjectRequest, Purpose
+from privacy.forms import (
+    ConsentConflictResolveForm,
+    ConsentForm,
+    PurposeForm,
+    RequestForm,
+    RequestRejectForm,
+    RetentionForm,
+)
+from privacy.models import ConsentConflict, DataSubjectRequest, Purpose
 from privacy.preferences import preference_url
-from privacy.selectors import purposes, requests_list, requests_overdue
+from privacy.selectors import (
+    consent_conflicts_list,
+    profile_consent_conflicts,
+    purposes,
+    requests_list,
+    requests_overdue,
+)
 from privacy.selectors_admin import (
     consent_history_rows,
     consent_region,
@@ -30,12 +44,14 @@ from privacy.selectors_admin import (
     suppressed_per_day,
 )
 from privacy.services.consent import ConsentError, consent_record
+from privacy.services.consent_conflicts import ConsentConflictError, consent_conflict_resolve
 from privacy.services.purposes import purpose_create, purpose_update
 from privacy.services.requests import (
     RequestError,
     request_complete_access,
     request_complete_erasure,
     request_create,
+    request_reject,
 )
 from privacy.services.retention import retention_run
 from privacy.services.retention_policies import (
@@ -44,9 +60,11 @@ from privacy.services.retention_policies import (
     retention_policy_set,
 )
 from profiles.models import Source
+from profiles.selectors.merge_settings import consent_conflict_window
 from profiles.selectors.profiles import profile_resolve
 
 REQUESTS_PER_PAGE = 50
+CONFLICTS_PER_PAGE = 50
 OPEN_REQUESTS_SHOWN = 20
 CONSENT_CHANGED = "consent-changed"
 
@@ -204,6 +222,7 @@ class ProfileConsentView(ConsentAccessMixin, View):
             "region": consent_region(profile=profile),
             "states": consent_states(profile=profile),
             "history": consent_history_rows(profile=profile),
+            "conflicts": profile_consent_conflicts(profile_id=profile.pk),
             "form": form,
             "preference_link": preference_url(request, profile.pk),
         }
@@ -296,12 +315,36 @@ class RequestListView(PrivacyAccessMixin, View):
 class RequestDetailView(PrivacyAccessMixin, View):
     def get(self, request, pk: int):
         found = get_object_or_404(DataSubjectRequest.objects.select_related("created_by"), pk=pk)
-        context = {
-            "dsr": found,
-            "overdue": request_is_overdue(found),
-            "steps": request_steps(found),
-        }
-        return render(request, "privacy/request_detail.html", context)
+        return _request_detail(request, found, RequestRejectForm())
+
+
+def _request_detail(request, found: DataSubjectRequest, reject_form, status: int = 200):
+    context = {
+        "dsr": found,
+        "overdue": request_is_overdue(found),
+        "steps": request_steps(found),
+        "reject_form": reject_form,
+    }
+    return render(request, "privacy/request_detail.html", context, status=status)
+
+
+class RequestRejectView(PrivacyAccessMixin, View):
+    """Close an open request without carrying it out, saying why."""
+
+    def post(self, request, pk: int):
+        found = get_object_or_404(DataSubjectRequest, pk=pk)
+        form = RequestRejectForm(request.POST)
+        if form.is_valid():
+            try:
+                request_reject(
+                    request=found, reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except RequestError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Request #{pk} rejected.")
+                return redirect("privacy:request-detail", pk=pk)
+        return _request_detail(request, found, form, status=400)
 
 
 class RequestCompleteView(PrivacyAccessMixin, View):
@@ -342,6 +385,62 @@ class RequestExportView(PrivacyAccessMixin, View):
         )
         response["Content-Disposition"] = f'attachment; filename="access-request-{pk}.json"'
         return response
+
+
+# --- Consent conflicts found at merges -----------------------------------------------------------
+
+CONFLICT_TABS = [("open", "Open"), ("resolved", "Resolved"), ("all", "All")]
+
+
+class ConsentConflictListView(ConsentAccessMixin, View):
+    """Conflicting recent consent decisions of merged profiles, open ones first to check."""
+
+    def get(self, request):
+        chosen = request.GET.get("status", "open")
+        chosen = chosen if chosen in dict(CONFLICT_TABS) else "open"
+        conflicts = consent_conflicts_list(status=None if chosen == "all" else chosen)
+        page = Paginator(conflicts, CONFLICTS_PER_PAGE).get_page(request.GET.get("page"))
+        context = {
+            "tabs": CONFLICT_TABS,
+            "status": chosen,
+            "page": page,
+            "conflicts": list(page),
+            "window_days": consent_conflict_window().days,
+        }
+        return render(request, "privacy/consent_conflicts.html", context)
+
+
+class ConsentConflictResolveView(ConsentAccessMixin, View):
+    """Mark a conflict resolved: htmx gets the row back, a plain form goes back where it was."""
+
+    def post(self, request, pk: int):
+        conflict = get_object_or_404(ConsentConflict.objects.select_related("merge"), pk=pk)
+        form = ConsentConflictResolveForm(request.POST)
+        error = None
+        if form.is_valid():
+            try:
+                conflict = consent_conflict_resolve(
+                    conflict=conflict,
+                    actor=request.user,
+                    resolution=form.cleaned_data["resolution"],
+                )
+            except ConsentConflictError as exc:
+                error = str(exc)
+        else:
+            error = form.errors["resolution"][0]
+        if request.htmx:
+            context = {"conflict": conflict, "error": error}
+            return render(
+                request, "privacy/_consent_conflict.html", context, status=400 if error else 200
+            )
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"The {conflict.purpose} conflict is marked resolved.")
+        back = request.POST.get("next", "")
+        if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
+        return redirect("privacy:consent-conflicts")
 
 
 # --- Retention ----------------------------------------------------------------------------------

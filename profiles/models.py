@@ -435,12 +435,29 @@ class ProcessorState(models.Model):
         return f"processor pending={self.pending}"
 
 
+class MergeSettings(models.Model):
+    """One row: how automatic merges treat profiles whose consent conflicts (admin-managed)."""
+
+    consent_conflict_review = models.BooleanField(
+        default=False,
+        help_text="Send two profiles whose recent consent decisions conflict to the review "
+        "queue instead of merging them automatically.",
+    )
+
+    class Meta:
+        verbose_name_plural = "merge settings"
+
+    def __str__(self) -> str:
+        return f"merge settings (consent conflicts to review: {self.consent_conflict_review})"
+
+
 class RuleChange(models.Model):
     """The append-only history of identity-type and survivorship-rule changes."""
 
     class Kind(models.TextChoices):
         IDENTITY_TYPE = "identity_type", "Identity type"
         SURVIVORSHIP_RULE = "survivorship_rule", "Survivorship rule"
+        MERGE_SETTING = "merge_setting", "Merge setting"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     object_name = models.CharField(max_length=100)

@@ -17,6 +17,7 @@ urlpatterns = [
         views.IdentityTypeSimulateView.as_view(),
         name="identity-type-simulate",
     ),
+    path("merge-settings", views.MergeSettingsView.as_view(), name="identity-merge-settings"),
     path("survivorship/", views.SurvivorshipRuleListView.as_view(), name="identity-survivorship"),
     path(
         "survivorship/<int:pk>/delete",

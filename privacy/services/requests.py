@@ -85,6 +85,34 @@ def request_create(
     return request
 
 
+@transaction.atomic
+def request_reject(*, request: DataSubjectRequest, reason: str, actor=None) -> DataSubjectRequest:
+    """Close an open request without carrying it out (identity not verified, a duplicate...);
+    the reason is kept with the request."""
+    request = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != "open":
+        raise RequestError("Only an open request can be rejected.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RequestError("Say why the request is rejected: the person is owed a reason.")
+    if len(reason) > 1000:
+        raise RequestError("Keep the reason under 1000 characters.")
+    request.status, request.completed_at = "rejected", timezone.now()
+    request.rejection_reason = reason
+    _step(request, "rejected", "the reason is kept with the request")
+    request.save()
+    # The reason may name the person: it stays on the request (an erasure clears it), not here.
+    audit_record(
+        actor=actor,
+        action=f"dsr.{request.kind}.rejected",
+        object_type="dsr",
+        object_id=request.pk,
+        before={"status": "open"},
+        after={"status": "rejected", "profile": request.profile_id},
+    )
+    return request
+
+
 def profile_export(profile: Profile) -> dict:
     """Everything we hold about a person, as JSON."""
     from segments.models import Membership
@@ -207,7 +235,7 @@ def request_complete_erasure(*, request: DataSubjectRequest, actor=None) -> Data
     counts["profiles"] = Profile.objects.filter(pk__in=family).delete()[0]
     DataSubjectRequest.objects.filter(subject_digest=request.subject_digest).exclude(
         pk=request.pk
-    ).update(export=None, subject_value="")
+    ).update(export=None, subject_value="", rejection_reason="")
     request.subject_value = ""
     request.profile = None
     request.status, request.completed_at = "done", timezone.now()

@@ -115,3 +115,10 @@ class SurvivorshipRuleForm(forms.Form):
             if self.cleaned_data.get(f"rank_{source_id}") is not None
         ]
         return [source_id for _, _, source_id in sorted(ranked)]
+
+
+class MergeSettingsForm(forms.Form):
+    consent_conflict_review = forms.BooleanField(
+        required=False,
+        label="Send profiles whose consent conflicts to review instead of merging them",
+    )

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cdpapp.audit import audit_record
-from profiles.models import IdentityType, RuleChange, Source, SurvivorshipRule
+from profiles.models import IdentityType, MergeSettings, RuleChange, Source, SurvivorshipRule
 
 TYPE_FIELDS = (
     "normaliser",
@@ -27,6 +27,8 @@ TYPE_FIELDS = (
     "enabled",
 )
 RULE_FIELDS = ("rule", "source_priority", "keep_non_empty")
+MERGE_SETTING_FIELDS = ("consent_conflict_review",)
+MERGE_SETTINGS_NAME = "merge settings"
 
 
 def identity_type_snapshot(identity_type: IdentityType) -> dict[str, Any]:
@@ -238,3 +240,22 @@ def survivorship_rule_delete(*, rule: SurvivorshipRule, actor=None) -> None:
     before = survivorship_rule_snapshot(rule)
     rule.delete()
     _record(RuleChange.Kind.SURVIVORSHIP_RULE, before["trait"], before, None, actor)
+
+
+def merge_settings_snapshot(merge_settings: MergeSettings) -> dict[str, Any]:
+    """The merge settings, as recorded in the change history."""
+    return {name: getattr(merge_settings, name) for name in MERGE_SETTING_FIELDS}
+
+
+@transaction.atomic
+def merge_settings_update(*, consent_conflict_review: bool, actor=None) -> MergeSettings:
+    """Change how automatic merges treat conflicting consent; records the change if any."""
+    MergeSettings.objects.get_or_create(pk=1)  # the defaults, until first changed
+    current = MergeSettings.objects.select_for_update().get(pk=1)
+    before = merge_settings_snapshot(current)
+    current.consent_conflict_review = bool(consent_conflict_review)
+    after = merge_settings_snapshot(current)
+    if after != before:
+        current.save()
+        _record(RuleChange.Kind.MERGE_SETTING, MERGE_SETTINGS_NAME, before, after, actor)
+    return current

@@ -5,7 +5,8 @@ Fellegi-Sunter model of profiles.domain.matching, trained on them by EM. A pair 
 auto-merge threshold is merged (reason "probabilistic") unless a guard holds it back for review:
 the two profiles hold different values of an identifier limited to one per profile (two verified
 user_ids or crm_ids are two people until an admin says otherwise), or their first names or dates
-of birth plainly differ (two people of one household). A pair between the two thresholds becomes
+of birth plainly differ (two people of one household), or, when the merge settings ask for it,
+their recent consent decisions conflict. A pair between the two thresholds becomes
 a pending candidate; a rejected pair is never proposed again.
 """
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from cdpapp.audit import audit_record
 from profiles.domain import matching
+from profiles.domain.consent_conflicts import conflict_reason
 from profiles.models import MatchCandidate, MatchRun, MergeEntry, Profile
 from profiles.selectors.matching import (
     Limit,
@@ -27,6 +29,7 @@ from profiles.selectors.matching import (
     match_records,
     match_runs_unfinished,
 )
+from profiles.selectors.merge_settings import merge_consent_conflicts, merge_settings_get
 from profiles.services.merges import MergeError, profile_merge
 from profiles.services.processing import PROCESSOR_LOCK
 
@@ -279,6 +282,10 @@ def _auto_merge(
             return None
         fresh = limited_holdings([a, b], limits)
         conflicts = _conflicts(fresh.get(a, {}), fresh.get(b, {}), limits)
+        if merge_settings_get().consent_conflict_review:
+            consent = dict(profiles.values_list("pk", "consent"))
+            if found := merge_consent_conflicts(consent[a], consent[b]):
+                conflicts.append(conflict_reason(found))
         if conflicts:
             return conflicts
         try:

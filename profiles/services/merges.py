@@ -4,7 +4,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cdpapp.audit import audit_record
+from privacy.services.consent_conflicts import (
+    consent_conflicts_close_for_undone_merge,
+    consent_conflicts_record,
+)
 from profiles.models import MatchCandidate, MergeEntry, Profile
+from profiles.selectors.merge_settings import merge_consent_conflicts
 from profiles.selectors.profiles import profile_family_ids, profile_resolve
 from profiles.services.processing import (
     PROCESSOR_LOCK,
@@ -51,6 +56,7 @@ def profile_merge(
         "survivor": {"traits": survivor.traits, "consent": survivor.consent},
         "absorbed": {"traits": absorbed.traits, "consent": absorbed.consent},
     }
+    conflicts = merge_consent_conflicts(survivor.consent, absorbed.consent)
     profile_merge_rows(survivor=survivor.pk, absorbed=absorbed.pk)
     entry = MergeEntry.objects.create(
         kind=MergeEntry.Kind.MERGE,
@@ -63,10 +69,15 @@ def profile_merge(
         at=timezone.now(),
         snapshot=snapshot,
     )
+    if conflicts:
+        consent_conflicts_record(found=[(entry, conflicts)])
     profiles_rebuild({survivor.pk})
     audit_record(
         actor=actor, action="profile.merged", object_type="profile", object_id=survivor.pk,
-        after={"absorbed": absorbed.pk, "reason": reason, "score": score, "ledger": entry.pk},
+        after={
+            "absorbed": absorbed.pk, "reason": reason, "score": score, "ledger": entry.pk,
+            "consent_conflicts": [c.purpose for c in conflicts],
+        },
     )  # fmt: skip
     MatchCandidate.objects.filter(
         status=MatchCandidate.Status.PENDING, profile_a__in=[survivor, absorbed]
@@ -115,9 +126,11 @@ def profile_unmerge(*, entry: MergeEntry, actor=None) -> MergeEntry:
     )
     entry.undone_by = undo
     entry.save(update_fields=["undone_by"])
+    closed = consent_conflicts_close_for_undone_merge(merge=entry, actor=actor)
     audit_record(
         actor=actor, action="profile.unmerged", object_type="profile", object_id=current.pk,
-        before={"absorbed": absorbed.pk, "ledger": entry.pk}, after={"restored": absorbed.pk},
+        before={"absorbed": absorbed.pk, "ledger": entry.pk},
+        after={"restored": absorbed.pk, **({"consent_conflicts_closed": closed} if closed else {})},
     )  # fmt: skip
     # A rejected pair is never proposed again.
     a, b = sorted((current.pk, absorbed.pk))

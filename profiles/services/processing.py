@@ -4,6 +4,8 @@ One batch runs in one transaction under a transaction-level advisory lock, so co
 take turns on identity resolution (the unique (id_type, value) constraint backs it). The events
 are taken with FOR UPDATE SKIP LOCKED and marked processed in the same transaction: a crash
 leaves them unprocessed, and reprocessing a batch finds nothing to do.
+Merges whose profiles made conflicting recent consent decisions are flagged, or held for review
+when the merge settings say so (services/merge_consent.py, beside the Resolver).
 """
 
 import json
@@ -17,11 +19,13 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from privacy.services.consent_conflicts import consent_conflicts_record
 from profiles.domain import survivorship
 from profiles.domain.identity import TypeRule, alias_targets, extract
 from profiles.domain.resolution import Decision, Resolver
 from profiles.models import IdentityType, MatchCandidate, MergeEntry, Profile, SurvivorshipRule
 from profiles.selectors.canonical import profiles_canonical
+from profiles.services.merge_consent import MergeConsent
 from profiles.signals import profiles_changed
 
 logger = logging.getLogger(__name__)
@@ -143,15 +147,27 @@ def events_process_batch(*, limit: int = BATCH_SIZE) -> BatchResult:
         for key in found.blocked:
             junk[key] += 1
     resolver = Resolver(rules, _owners(wanted))
-    decisions: list[Decision | None] = [
-        resolver.resolve(ids, linked) if ids or linked else None for ids, linked in extracted
-    ]
+    consent = MergeConsent(rules)
+    consent.prefetch(resolver, extracted)
+    decisions: list[Decision | None] = []
+    for event, (ids, linked) in zip(events, extracted, strict=True):
+        if not ids and not linked:
+            decisions.append(None)
+            continue
+        ids, linked = consent.before(resolver, event["id"], ids, linked)
+        decision = resolver.resolve(ids, linked)
+        consent.after(decision)
+        decisions.append(decision)
     real = _create_profiles(resolver.new_profiles, events, decisions)
     result.profiles_created = len(resolver.new_profiles)
     _insert_identities(events, decisions, real)
     _assign_events(events, decisions, real)
-    merged = _apply_merges(events, decisions, real, result)
+    merged = _apply_merges(events, decisions, real, result, consent.flags)
     _record_drops_and_reviews(events, decisions, real, result)
+    if consent.held:
+        held = consent.review_candidates(resolver)
+        MatchCandidate.objects.bulk_create(held, ignore_conflicts=True)
+        result.reviews += len(held)
     touched = {real(d.profile) for d in decisions if d is not None} | merged
     canonical = _canonical(touched)
     profiles_rebuild_incremental(canonical, events, decisions, real)
@@ -213,9 +229,11 @@ def _assign_events(events, decisions, real) -> None:
         )
 
 
-def _apply_merges(events, decisions, real, result: BatchResult) -> set[int]:
-    """Move identifiers and events of each absorbed profile to its survivor, with a ledger entry."""
+def _apply_merges(events, decisions, real, result: BatchResult, flags) -> set[int]:
+    """Move identifiers and events of each absorbed profile to its survivor, with a ledger entry
+    and the consent conflicts the merge brings (`flags`, by Resolver keys)."""
     absorbed_all: set[int] = set()
+    conflicts = []
     now = timezone.now()
     for event, decision in zip(events, decisions, strict=True):
         if decision is None:
@@ -223,7 +241,7 @@ def _apply_merges(events, decisions, real, result: BatchResult) -> set[int]:
         for merge in decision.merges:
             survivor, absorbed = real(merge.survivor), real(merge.absorbed)
             profile_merge_rows(survivor=survivor, absorbed=absorbed)
-            MergeEntry.objects.create(
+            entry = MergeEntry.objects.create(
                 kind=MergeEntry.Kind.MERGE,
                 survivor_id=survivor,
                 absorbed_id=absorbed,
@@ -234,8 +252,12 @@ def _apply_merges(events, decisions, real, result: BatchResult) -> set[int]:
                 event_id=event["id"],
                 at=now,
             )
+            if found := flags.get((merge.survivor, merge.absorbed)):
+                conflicts.append((entry, found))
             absorbed_all.add(absorbed)
             result.merges += 1
+    if conflicts:
+        consent_conflicts_record(found=conflicts)
     return absorbed_all
 
 

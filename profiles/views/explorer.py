@@ -13,6 +13,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from cdpapp.access import RoleRequiredMixin, user_may
+from privacy.selectors import profile_open_consent_conflicts
 from profiles.models import Event, Profile
 from profiles.selectors.profiles import (
     merge_entry_get,
@@ -38,6 +39,7 @@ RESULTS_PER_PAGE = 25
 EVENTS_PER_PAGE = 20
 MAX_QUERY = 200
 UNDO_CAPABILITY = "manage_identity"
+CONSENT_CAPABILITY = "manage_consent"  # the privacy app's consent page and its conflicts
 
 
 def _partial(request, allowed: set[str]) -> str | None:
@@ -142,6 +144,11 @@ class ProfileDetailView(RoleRequiredMixin, View):
             counts=profile_counts(profile=profile),
             may_undo=user_may(request.user, UNDO_CAPABILITY),
         )
+        if user_may(request.user, CONSENT_CAPABILITY):
+            context.update(
+                may_manage_consent=True,
+                open_consent_conflicts=profile_open_consent_conflicts(profile_id=profile.pk),
+            )
         return render(request, "profiles/profile.html", context)
 
 

@@ -7,10 +7,12 @@ import orjson
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views import View
 
 from cdpapp.access import RoleRequiredMixin
-from profiles.forms.identity import IdentityTypeForm, SurvivorshipRuleForm
+from privacy.selectors import consent_conflict_automatic_merges
+from profiles.forms.identity import IdentityTypeForm, MergeSettingsForm, SurvivorshipRuleForm
 from profiles.models import IdentityType, RuleChange, SurvivorshipRule
 from profiles.selectors import identity_health as health
 from profiles.selectors.identity_rules import (
@@ -20,10 +22,12 @@ from profiles.selectors.identity_rules import (
     source_names,
     survivorship_rule_list,
 )
+from profiles.selectors.merge_settings import consent_conflict_window, merge_settings_get
 from profiles.services.identity_rules import (
     identity_type_clean,
     identity_type_create,
     identity_type_update,
+    merge_settings_update,
     survivorship_rule_delete,
     survivorship_rule_set,
 )
@@ -53,7 +57,42 @@ def _fingerprint(form) -> str:
 
 class IdentityTypeListView(IdentityAccessMixin, View):
     def get(self, request):
-        return render(request, "profiles/identity/types.html", {"types": identity_type_list()})
+        current = merge_settings_get()
+        window = consent_conflict_window()
+        context = {
+            "types": identity_type_list(),
+            "merge_settings": current,
+            "merge_form": MergeSettingsForm(
+                initial={"consent_conflict_review": current.consent_conflict_review}
+            ),
+            "window_days": window.days,
+            "recent_conflict_merges": consent_conflict_automatic_merges(
+                since=timezone.now() - window
+            ),
+        }
+        return render(request, "profiles/identity/types.html", context)
+
+
+class MergeSettingsView(IdentityAccessMixin, View):
+    """Save the merge settings (recorded in the change history and the audit log)."""
+
+    def post(self, request):
+        form = MergeSettingsForm(request.POST)
+        form.is_valid()  # a checkbox is never invalid: anything but "on" reads as off
+        saved = merge_settings_update(
+            consent_conflict_review=form.cleaned_data.get("consent_conflict_review", False),
+            actor=request.user,
+        )
+        messages.success(
+            request,
+            "Merge settings saved: profiles whose consent conflicts "
+            + (
+                "now wait for review."
+                if saved.consent_conflict_review
+                else "are merged, and the conflict is flagged."
+            ),
+        )
+        return redirect("profiles:identity-types")
 
 
 class _TypeFormMixin:
