@@ -59,7 +59,9 @@ class Impact:
 
 def replay(rules: dict[str, TypeRule], observations: Iterable[dict]) -> dict[Identifier, int]:
     """Resolve the observations in order from nothing; returns identifier -> group."""
-    events: list[list[Identifier]] = []
+    # Tuples: the garbage collector stops tracking a tuple of strings, not a list (with lists kept
+    # for a whole replay, its collections cost more than the union-find saves).
+    events: list[tuple[Identifier, ...]] = []
     linked: dict[int, list[Identifier]] = {}
     for event in observations:
         identifiers = extract(rules, event).identifiers
@@ -68,7 +70,7 @@ def replay(rules: dict[str, TypeRule], observations: Iterable[dict]) -> dict[Ide
         if identifiers or targets:
             if targets:
                 linked[len(events)] = targets
-            events.append(identifiers)
+            events.append(tuple(identifiers))
     return resolve_batch(rules, events, linked).owner
 
 
