@@ -20,11 +20,17 @@ def active_profiles() -> QuerySet[Profile]:
     return Profile.objects.filter(merged_into__isnull=True)
 
 
-def segment_queryset(definition: dict, *, now: datetime | None = None) -> QuerySet[Profile]:
-    """The active profiles matching `definition` right now."""
+def segment_queryset(
+    definition: dict, *, now: datetime | None = None, profile_ids: list[int] | None = None
+) -> QuerySet[Profile]:
+    """The active profiles matching `definition` right now (among `profile_ids` if given: the
+    event conditions then read only those profiles' events)."""
     root = validate(definition)["root"]
-    return active_profiles().filter(
-        compile_node(root, now=now or timezone.now(), registry=REGISTRY)
+    profiles = active_profiles()
+    if profile_ids is not None:
+        profiles = profiles.filter(pk__in=profile_ids)
+    return profiles.filter(
+        compile_node(root, now=now or timezone.now(), registry=REGISTRY, profile_ids=profile_ids)
     )
 
 

@@ -165,7 +165,7 @@ def segments_apply_profile_changes(*, profile_ids: set[int]) -> dict[int, Member
     changes = {}
     for segment in segments_in_dependency_order(segments):
         matched = set(
-            segment_queryset(segment.definition).filter(pk__in=ids).values_list("pk", flat=True)
+            segment_queryset(segment.definition, profile_ids=ids).values_list("pk", flat=True)
         )
         change = _apply(segment, matched, scope=scope)
         if change.entered or change.exited:
