@@ -10,7 +10,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-from django.db import transaction
 from django.db.models import F
 from django.db.models.fields.json import KT
 from django.http import Http404, StreamingHttpResponse
@@ -389,20 +388,15 @@ class SegmentListView(SegmentPermissions, generics.ListAPIView):
         serializer = SegmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        minutes = data.get("refresh_minutes")
         try:
-            with transaction.atomic():
-                segment = segment_create(
-                    name=data["name"],
-                    definition=data["definition"],
-                    owner=request.user,
-                    description=data.get("description", ""),
-                    refresh=data.get("refresh", Segment.Refresh.REALTIME),
-                )
-                if minutes is not None and minutes != segment.refresh_minutes:
-                    segment = segment_update(
-                        segment=segment, user=request.user, refresh_minutes=minutes
-                    )
+            segment = segment_create(
+                name=data["name"],
+                definition=data["definition"],
+                owner=request.user,
+                description=data.get("description", ""),
+                refresh=data.get("refresh", Segment.Refresh.REALTIME),
+                refresh_minutes=data.get("refresh_minutes"),
+            )
         except DefinitionError as exc:
             return _invalid_definition(exc)
         return Response(SegmentSerializer(_segment(segment.pk)).data, status=201)

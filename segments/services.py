@@ -32,14 +32,23 @@ def _enqueue_refresh(segment: Segment) -> None:
 
 @transaction.atomic
 def segment_create(
-    *, name: str, definition: dict, owner=None, description: str = "", refresh: str = "realtime"
+    *,
+    name: str,
+    definition: dict,
+    owner=None,
+    description: str = "",
+    refresh: str = "realtime",
+    refresh_minutes: int | None = None,
 ) -> Segment:
-    """Create a segment (version 1) and queue its first refresh."""
+    """Create a segment (version 1) and queue its first refresh; `refresh_minutes` None keeps
+    the model's default interval."""
     validated = segment_validate(definition)
     segment = Segment(
         name=name.strip(), description=description, definition=validated, owner=owner,
         refresh=refresh,
     )  # fmt: skip
+    if refresh_minutes is not None:
+        segment.refresh_minutes = refresh_minutes
     segment.full_clean()
     segment.save()
     SegmentVersion.objects.create(segment=segment, version=1, definition=validated, saved_by=owner)
@@ -78,6 +87,7 @@ def segment_duplicate(*, segment: Segment, user=None) -> Segment:
     return segment_create(
         name=f"{segment.name} (copy)", definition=segment.definition, owner=user,
         description=segment.description, refresh=segment.refresh,
+        refresh_minutes=segment.refresh_minutes,
     )  # fmt: skip
 
 

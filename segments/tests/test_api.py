@@ -156,6 +156,35 @@ def test_create_read_update_archive(marketer, shop):
     assert marketer.get(f"/api/segments/{pk}/").json()["archived"] is True
 
 
+def test_creating_with_an_interval_stores_it_and_queues_one_refresh(
+    marketer, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    OrmQ.objects.all().delete()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        created = marketer.post(
+            "/api/segments/",
+            {"name": "Browsers", "definition": BROWSERS, "refresh_minutes": 30},
+            format="json",
+        )
+    assert created.status_code == 201, created.content
+    segment = Segment.objects.get(pk=created.json()["id"])
+    assert segment.refresh_minutes == 30
+    # Stored by the INSERT: the segment is not created and then saved again.
+    assert not [q for q in queries if q["sql"].startswith('UPDATE "segments_segment"')]
+    assert segment.versions.count() == 1
+    refreshes = [
+        task.task["args"]
+        for task in OrmQ.objects.all()
+        if task.task["func"] == "segments.tasks.refresh_segment"
+    ]
+    assert [tuple(args) for args in refreshes] == [(segment.pk,)]
+
+
 def test_list_pages_and_filters_by_status(marketer):
     for n in range(3):
         segment_create(name=f"s{n}", definition=definition())
