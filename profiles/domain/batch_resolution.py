@@ -48,7 +48,7 @@ events the fast path knows make one with those the replay reports.
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from heapq import merge
+from itertools import compress
 
 from profiles.domain.identity import TypeRule
 from profiles.domain.resolution import Drop, Identifier, Resolver, Review
@@ -188,19 +188,20 @@ def _with_replay(
         if decision.reviews:
             local_reviews += [(event, review) for review in decision.reviews]
 
-    fast_makers = [
-        (event, roots[node])
-        for event, node in zip(makers, maker_nodes, strict=True)
-        if roots[node] not in over
-    ]
-    number: dict[int, int] = {}  # event that made a profile -> its id
-    for position, (event, _) in enumerate(merge(fast_makers, ((e, -1) for e in replayed_makers))):
-        number[event] = -1 - position
-    first: dict[int, int] = {}
-    for event, root in fast_makers:
-        first.setdefault(root, number[event])
+    maker_roots = list(map(roots.__getitem__, maker_nodes))
+    kept = [root not in over for root in maker_roots]
+    fast_events = list(compress(makers, kept))
+    fast_roots = list(compress(maker_roots, kept))
+    # Every event that made a profile, in order (sorting two sorted runs merges them).
+    in_order = sorted(fast_events + replayed_makers)
+    number = dict(zip(in_order, range(-1, -len(in_order) - 1, -1), strict=True))
+    # The first event of a component made its profile: reversed, the first one is kept.
+    first = dict(
+        zip(reversed(fast_roots), map(number.__getitem__, reversed(fast_events)), strict=True)
+    )
     # The replay numbered its own profiles -1, -2, ... in the order of its events.
-    global_id = {-1 - k: number[event] for k, event in enumerate(replayed_makers)}
+    local = range(-1, -len(replayed_makers) - 1, -1)
+    global_id = dict(zip(local, map(number.__getitem__, replayed_makers), strict=True))
 
     owner = {
         identifier: first[root]
@@ -218,6 +219,6 @@ def _with_replay(
             (event, Review(global_id[r.profile_a], global_id[r.profile_b], r.reason))
             for event, r in local_reviews
         ],
-        new_profiles=len(number),
+        new_profiles=len(in_order),
         replayed_events=replayed,
     )
