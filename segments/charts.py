@@ -22,6 +22,13 @@ _LAYOUT = {
 }
 
 
+def _count_axis(values: list[int], **axis) -> dict:
+    """An axis of whole numbers: below 6, plotly would put ticks at fractions, which ",d" prints
+    as repeated integers (0, 0, 1, 1); tick every unit there instead."""
+    small = max((abs(v) for v in values), default=0) < 6
+    return {**axis, "tickformat": ",d", **({"dtick": 1} if small else {})}
+
+
 def size_figure(snapshots: list[SegmentSnapshot]) -> go.Figure:
     """Members over time as a step line, with entries and exits per refresh as bars."""
     x = [snap.at for snap in snapshots]
@@ -63,14 +70,14 @@ def size_figure(snapshots: list[SegmentSnapshot]) -> go.Figure:
         height=300,
         barmode="relative",
         xaxis={"type": "date", "range": [x[0] - pad, x[-1] + pad]},
-        yaxis={"title": "members", "rangemode": "tozero", "tickformat": ",d"},
-        yaxis2={
-            "title": "entered / exited",
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "tickformat": ",d",
-        },
+        yaxis=_count_axis([s.size for s in snapshots], title="members", rangemode="tozero"),
+        yaxis2=_count_axis(
+            [s.entered for s in snapshots] + [s.exited for s in snapshots],
+            title="entered / exited",
+            overlaying="y",
+            side="right",
+            showgrid=False,
+        ),
     )
     return figure
 
