@@ -5,15 +5,12 @@ database) computes the membership; then one more product view, posted over HTTP 
 API, moves a profile into the segment, and the entry is recorded and shown."""
 
 import base64
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import quote
 
 import orjson
 import pytest
@@ -27,6 +24,7 @@ from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.models import Membership, Segment
 from tests.e2e.builder_page import Builder
+from tests.processes import MANAGE, command_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,30 +33,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEADLINE_SECONDS = 90
 
 
-def _database_url() -> str:
-    """The URL of the database this test runs on, for the worker process."""
-    from django.db import connection
-
-    connection.ensure_connection()
-    params = connection.get_connection_params()
-    user = quote(params.get("user") or "", safe="")
-    password = params.get("password")
-    auth = f"{user}:{quote(password, safe='')}@" if password else f"{user}@"
-    host = quote(str(params.get("host") or "localhost"), safe="")
-    port = params.get("port") or 5432
-    return f"postgres://{auth}{host}:{port}/{params['dbname']}"
-
-
 @pytest.fixture
 def worker(live_server, tmp_path):
     """A real django-q2 cluster on the test database; stopped before the database is flushed."""
     log = tmp_path / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "WORKERS": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
+            [sys.executable, str(MANAGE), "qcluster"],
             cwd=settings.BASE_DIR,
-            env=env,
+            env=command_env(WORKERS="1"),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
