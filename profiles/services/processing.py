@@ -126,6 +126,9 @@ def _owners(identifiers: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[in
         return {(t, v): (p, o) for t, v, p, o in cursor.fetchall()}
 
 
+INVALID_VALUE = "invalid_value"
+
+
 @transaction.atomic
 def events_process_batch(*, limit: int = BATCH_SIZE) -> BatchResult:
     """Resolve one micro-batch of unprocessed events into profiles."""
@@ -137,12 +140,14 @@ def events_process_batch(*, limit: int = BATCH_SIZE) -> BatchResult:
         return result
     rules = identity_rules()
     extracted = []
+    invalid: list[list[tuple[str, str, str]]] = []  # per event: (type, raw value, reason)
     junk: dict[tuple[str, str], int] = defaultdict(int)
     wanted: set[tuple[str, str]] = set()
     for event in events:
         found = extract(rules, event)
         linked = alias_targets(rules, event["previous_id"]) if event["type"] == "alias" else []
         extracted.append((found.identifiers, linked))
+        invalid.append(found.invalid)
         wanted.update(found.identifiers, linked)
         for key in found.blocked:
             junk[key] += 1
@@ -163,7 +168,7 @@ def events_process_batch(*, limit: int = BATCH_SIZE) -> BatchResult:
     _insert_identities(events, decisions, real)
     _assign_events(events, decisions, real)
     merged = _apply_merges(events, decisions, real, result, consent.flags)
-    _record_drops_and_reviews(events, decisions, real, result)
+    _record_drops_and_reviews(events, decisions, invalid, real, result)
     if consent.held:
         held = consent.review_candidates(resolver)
         MatchCandidate.objects.bulk_create(held, ignore_conflicts=True)
@@ -277,12 +282,27 @@ def profile_merge_rows(*, survivor: int, absorbed: int) -> None:
         )
 
 
-def _record_drops_and_reviews(events, decisions, real, result: BatchResult) -> None:
+def _record_drops_and_reviews(events, decisions, invalid, real, result: BatchResult) -> None:
     now = timezone.now()
     drops, reviews = [], []
-    for event, decision in zip(events, decisions, strict=True):
+    for event, decision, unusable in zip(events, decisions, invalid, strict=True):
         if decision is None:
             continue
+        # A value its type's normaliser refuses ("not an email address") is not used to link the
+        # event, and it is said so on the profile's ledger rather than left unseen.
+        for id_type, raw, why in unusable:
+            drops.append(
+                MergeEntry(
+                    kind=MergeEntry.Kind.DROP,
+                    survivor_id=real(decision.profile),
+                    reason=INVALID_VALUE,
+                    rule=why[:200],
+                    id_type=id_type,
+                    id_value=raw[:255],
+                    event_id=event["id"],
+                    at=now,
+                )
+            )
         for drop in decision.drops:
             drops.append(
                 MergeEntry(

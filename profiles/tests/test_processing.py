@@ -284,6 +284,31 @@ def test_junk_identifiers_are_never_resolved_on(keys):
         ]
 
 
+def test_an_unusable_identifier_value_is_recorded_on_the_profile_not_ignored(keys):
+    send(
+        keys["website"],
+        {
+            "type": "identify",
+            "anonymousId": "a-7",
+            "traits": {"email": "jane at example dot com", "phone": "12", "firstName": "Jane"},
+            "timestamp": at(0),
+        },
+    )
+    events_process_pending()
+    profile = Profile.objects.get()
+    assert identities_of(profile) == {("anonymous_id", "a-7")}
+    assert profile.traits["email"] == "jane at example dot com"  # the trait itself is kept
+    drops = {
+        (e.id_type, e.id_value, e.reason, e.rule)
+        for e in MergeEntry.objects.filter(kind=MergeEntry.Kind.DROP, survivor=profile)
+    }
+    assert drops == {
+        ("email", "jane at example dot com", "invalid_value", "not an email address"),
+        ("phone", "12", "invalid_value", "not a possible phone number"),
+    }
+    assert all(e.event_id for e in MergeEntry.objects.filter(survivor=profile))
+
+
 def test_consent_from_collection_is_applied_most_recent_first(keys):
     send(
         keys["website"],
