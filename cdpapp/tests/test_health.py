@@ -55,7 +55,7 @@ def test_the_heartbeat_is_scheduled_by_migration():
 def test_processor_lag_and_backlog_are_reported_but_do_not_decide_health(client):
     from profiles.services.processing import events_process_pending
     from profiles.services.sources import source_create
-    from profiles.tests.test_processing import send
+    from tests.collect import send
 
     worker_heartbeat()
     _, key = source_create(name="Web", kind="website")

@@ -11,29 +11,18 @@ from cdpapp.models import AuditEntry
 from privacy.models import DataSubjectRequest, Purpose, RetentionPolicy, SuppressedCount
 from privacy.services.requests import request_create
 from profiles.models import Event, Identity, Profile
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def collect(key: str, *messages) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 @pytest.fixture
 def jane(db):
     _, key = source_create(name="Web", kind="website")
     now = timezone.now()
-    collect(
+    send_and_process(
         key,
         {
             "type": "identify",
@@ -48,7 +37,6 @@ def jane(db):
             "timestamp": now.isoformat(),
         },
     )
-    events_process_pending()
     return Profile.objects.get(identities__value="u-jane")
 
 

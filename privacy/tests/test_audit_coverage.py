@@ -9,11 +9,10 @@ from django.utils import timezone
 from cdpapp.models import AuditEntry
 from privacy.services.requests import request_create
 from profiles.models import IdentityType, MergeEntry, Profile
-from profiles.services.collection import events_collect
 from profiles.services.identity_rules import identity_type_update, survivorship_rule_set
 from profiles.services.merges import profile_merge
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
 PII = {
@@ -28,21 +27,11 @@ PII = {
 }
 
 
-def collect(key: str, *messages) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-
-
 @pytest.fixture
 def two_profiles_of_ann(db):
     _, key = source_create(name="Web", kind="website")
     now = timezone.now().isoformat()
-    collect(
+    send_and_process(
         key,
         {
             "type": "identify",
@@ -62,7 +51,6 @@ def two_profiles_of_ann(db):
             "traits": {"crm_id": PII["crm"], "firstName": PII["first_name"]},
         },
     )
-    events_process_pending()
     return (
         Profile.objects.get(identities__value=PII["user"]),
         Profile.objects.get(identities__value=PII["other_user"]),

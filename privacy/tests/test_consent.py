@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
@@ -12,29 +11,18 @@ from cdpapp.models import AuditEntry
 from privacy.services.consent import ConsentError, consent_history, consent_record
 from privacy.services.enforcement import send_decision
 from profiles.models import Profile
-from profiles.services.collection import events_collect
 from profiles.services.merges import profile_merge, profile_unmerge
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
-
-
-def send(key, *messages):
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 @pytest.fixture
 def people(db):
     _, key = source_create(name="Web", kind="website")
     earlier = (timezone.now() - timedelta(days=2)).isoformat()
-    send(
+    send_and_process(
         key,
         {
             "type": "identify",
@@ -50,7 +38,6 @@ def people(db):
             "traits": {"email": "bob@example.org", "country": "US"},
         },
     )
-    events_process_pending()
     return {
         "ann": Profile.objects.get(identities__value="eu-ann"),
         "bob": Profile.objects.get(identities__value="us-bob"),

@@ -12,23 +12,12 @@ from privacy.models import ConsentConflict
 from privacy.services.consent import consent_record
 from privacy.services.consent_conflicts import ConsentConflictError, consent_conflict_resolve
 from profiles.models import Profile
-from profiles.services.collection import events_collect
 from profiles.services.merges import profile_merge
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def collect(key: str, *messages) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 @pytest.fixture
@@ -37,7 +26,7 @@ def conflict(db) -> ConsentConflict:
     withdrew it 4 days ago."""
     _, key = source_create(name="Web", kind="website")
     now = timezone.now()
-    collect(
+    send_and_process(
         key,
         *(
             {
@@ -49,7 +38,6 @@ def conflict(db) -> ConsentConflict:
             for user in ("u-ann", "u-ann-work")
         ),
     )
-    events_process_pending()
     ann = Profile.objects.get(identities__value="u-ann")
     work = Profile.objects.get(identities__value="u-ann-work")
     for profile, status, days in ((ann, "granted", 2), (work, "withdrawn", 4)):

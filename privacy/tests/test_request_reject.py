@@ -13,9 +13,8 @@ from privacy.services.requests import (
     request_create,
     request_reject,
 )
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
 REASON = "We could not verify that the request came from the account holder."
@@ -30,14 +29,7 @@ def dsr(db) -> DataSubjectRequest:
         "timestamp": timezone.now().isoformat(),
         "traits": {"email": "rita@example.org"},
     }
-    events_collect(
-        raw=orjson.dumps({"batch": [message]}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-    events_process_pending()
+    send_and_process(key, message)
     return request_create(kind="access", subject_type="email", subject_value="rita@example.org")
 
 

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -17,11 +16,11 @@ from privacy.services.requests import (
     request_create,
 )
 from profiles.models import Event, Profile
-from profiles.services.collection import events_collect
 from profiles.services.merges import profile_merge
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.services import segment_create, segment_refresh
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 JANE = {
@@ -31,17 +30,6 @@ JANE = {
     "anon": "anon-jane-3",
     "crm": "CRM-JANE-9",
 }
-
-
-def send(key, *messages):
-    body = orjson.dumps({"batch": list(messages)})
-    return events_collect(
-        raw=body,
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def janes_messages():

@@ -3,24 +3,12 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from profiles.models import Profile
-from profiles.services.collection import events_collect
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-def send(key: str, *messages: dict) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def at(minutes: int) -> str:

@@ -4,12 +4,10 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from profiles.models import Profile
-from profiles.services.collection import events_collect
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 FIRST = ["Oliver", "Amelia", "Harry", "Isla", "George", "Ava", "Noah", "Mia", "Leo", "Freya"]
@@ -30,13 +28,7 @@ def identify(key: str, *, minutes: int = 0, user_id=None, anonymous_id=None, **t
         "traits": traits,
         "timestamp": (T0 + timedelta(minutes=minutes)).isoformat(),
     }
-    events_collect(
-        raw=orjson.dumps({"batch": [message]}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
+    send(key, message)
 
 
 def person(first, last, dob, street, postcode, city, email, **extra) -> dict:

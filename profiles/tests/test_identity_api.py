@@ -5,7 +5,7 @@ import pytest
 from profiles.models import IdentityType, RuleChange
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import send
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 

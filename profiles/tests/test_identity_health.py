@@ -19,7 +19,7 @@ from profiles.selectors.identity_health import (
 )
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import send
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,8 @@ from profiles.services.identity_rules import (
 )
 from profiles.services.processing import events_process_pending, identity_rules
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import at, send
+from profiles.tests.test_processing import at
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 

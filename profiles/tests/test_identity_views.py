@@ -7,7 +7,7 @@ from profiles.models import Identity, IdentityType, RuleChange, SurvivorshipRule
 from profiles.services.identity_rules import identity_type_update
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import send
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,6 @@ are recorded with the merge, and the merge settings can send conflicting pairs t
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.utils import timezone
 
@@ -12,25 +11,15 @@ from privacy.models import ConsentConflict
 from privacy.services.consent import consent_record
 from profiles.models import Event, MatchCandidate, MergeEntry, MergeSettings, Profile, RuleChange
 from profiles.selectors.merge_settings import merge_settings_get
-from profiles.services.collection import events_collect
 from profiles.services.identity_rules import merge_settings_update
 from profiles.services.matching import match_candidate_approve, matching_run
 from profiles.services.merges import profile_merge, profile_unmerge
 from profiles.services.processing import events_process_batch, events_process_pending
 from profiles.services.sources import source_create
 from profiles.tests.matching_helpers import crowd, identify, person, process, profile_with, sources
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
-
-
-def send(key: str, *messages: dict) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def ago(days: float):

@@ -3,27 +3,16 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 from django.db import connection
 
 from profiles.models import Event, Identity, MatchCandidate, MergeEntry, Profile
-from profiles.services.collection import events_collect
 from profiles.services.merges import MergeError, profile_merge, profile_unmerge
 from profiles.services.processing import events_process_batch, events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send, send_and_process
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-def send(key: str, *messages: dict) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def at(minutes: int) -> str:
@@ -111,7 +100,7 @@ def test_pos_record_arriving_first_is_merged_when_the_phone_links(keys):
     )
     events_process_pending()
     assert Profile.objects.count() == 2
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -120,7 +109,6 @@ def test_pos_record_arriving_first_is_merged_when_the_phone_links(keys):
             "timestamp": at(5),
         },
     )
-    events_process_pending()
     active = Profile.objects.filter(merged_into__isnull=True)
     assert active.count() == 1
     assert active.get().events.count() == 3
@@ -131,7 +119,7 @@ def test_pos_record_arriving_first_is_merged_when_the_phone_links(keys):
 
 
 def test_review_merge_then_undo_restores_both_profiles_intact(jane, keys):
-    send(
+    send_and_process(
         keys["crm"],
         {
             "type": "identify",
@@ -146,7 +134,6 @@ def test_review_merge_then_undo_restores_both_profiles_intact(jane, keys):
             "timestamp": at(120),
         },
     )
-    events_process_pending()
     jane_profile = Profile.objects.get(identities__value="u-jane")
     crm_profile = Profile.objects.get(identities__value="C-1")
     assert jane_profile.pk != crm_profile.pk
@@ -199,7 +186,7 @@ def test_undo_of_an_automatic_merge_keeps_later_events_with_their_person(keys):
         },
     )
     events_process_pending()
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -208,14 +195,12 @@ def test_undo_of_an_automatic_merge_keeps_later_events_with_their_person(keys):
             "timestamp": at(2),
         },
     )
-    events_process_pending()
     assert Profile.objects.filter(merged_into__isnull=True).count() == 1
     # After the merge, the POS person comes back with their phone only.
-    send(
+    send_and_process(
         keys["pos"],
         {"type": "track", "anonymousId": "r-2", "event": "Order Completed", "timestamp": at(3)},
     )
-    events_process_pending()
     entry = MergeEntry.objects.get(kind="merge")
     profile_unmerge(entry=entry)
     pos_person = Profile.objects.get(identities__value="r-2")
@@ -226,7 +211,7 @@ def test_undo_of_an_automatic_merge_keeps_later_events_with_their_person(keys):
 
 
 def test_a_second_user_id_on_a_shared_device_is_not_merged(jane, keys):
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -236,7 +221,6 @@ def test_a_second_user_id_on_a_shared_device_is_not_merged(jane, keys):
             "timestamp": at(200),
         },
     )
-    events_process_pending()
     john = Profile.objects.get(identities__value="u-john")
     jane_profile = Profile.objects.get(identities__value="u-jane")
     assert john.pk != jane_profile.pk
@@ -255,7 +239,7 @@ def test_a_second_user_id_on_a_shared_device_is_not_merged(jane, keys):
 
 
 def test_junk_identifiers_are_never_resolved_on(keys):
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -272,7 +256,6 @@ def test_junk_identifiers_are_never_resolved_on(keys):
             "timestamp": at(1),
         },
     )
-    events_process_pending()
     assert Profile.objects.count() == 2
     assert not Identity.objects.filter(value__in=["null", "anonymous", "test@example.com"]).exists()
     with connection.cursor() as cursor:
@@ -285,7 +268,7 @@ def test_junk_identifiers_are_never_resolved_on(keys):
 
 
 def test_an_unusable_identifier_value_is_recorded_on_the_profile_not_ignored(keys):
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -294,7 +277,6 @@ def test_an_unusable_identifier_value_is_recorded_on_the_profile_not_ignored(key
             "timestamp": at(0),
         },
     )
-    events_process_pending()
     profile = Profile.objects.get()
     assert identities_of(profile) == {("anonymous_id", "a-7")}
     assert profile.traits["email"] == "jane at example dot com"  # the trait itself is kept
@@ -310,7 +292,7 @@ def test_an_unusable_identifier_value_is_recorded_on_the_profile_not_ignored(key
 
 
 def test_consent_from_collection_is_applied_most_recent_first(keys):
-    send(
+    send_and_process(
         keys["website"],
         {
             "type": "identify",
@@ -325,7 +307,6 @@ def test_consent_from_collection_is_applied_most_recent_first(keys):
             "context": {"consent": {"categoryPreferences": {"email_marketing": True, "sms": True}}},
         },
     )
-    events_process_pending()
     consent = Profile.objects.get().consent
     assert consent["email_marketing"]["granted"] is False
     assert consent["sms"]["granted"] is True
@@ -396,7 +377,7 @@ def test_concurrent_workers_never_split_a_person(keys):
 
 
 def test_made_up_anonymous_ids_of_file_rows_are_not_identifiers(keys):
-    send(
+    send_and_process(
         keys["crm"],
         {
             "type": "identify",
@@ -409,6 +390,5 @@ def test_made_up_anonymous_ids_of_file_rows_are_not_identifiers(keys):
             "timestamp": at(0),
         },
     )
-    events_process_pending()
     profile = Profile.objects.get()
     assert identities_of(profile) == {("email", "row@example.org")}

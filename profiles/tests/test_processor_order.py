@@ -8,7 +8,7 @@ from django.utils import timezone
 from profiles.models import Event
 from profiles.services.processing import events_process_batch
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import send
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 

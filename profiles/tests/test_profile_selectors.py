@@ -22,8 +22,9 @@ from profiles.selectors.profiles import (
 )
 from profiles.services.merges import profile_merge, profile_unmerge
 from profiles.services.processing import events_process_pending
-from profiles.tests.explorer_scenario import at, build, last_name_is, send
+from profiles.tests.explorer_scenario import at, build, last_name_is
 from segments.services import segment_create, segment_refresh
+from tests.collect import send
 
 
 @pytest.fixture

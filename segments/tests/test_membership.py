@@ -2,12 +2,10 @@
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.utils import timezone
 
 from profiles.models import Profile
-from profiles.services.collection import events_collect
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.models import Membership, Segment, SegmentVersion
@@ -25,18 +23,9 @@ from segments.services import (
     segment_update,
     segments_apply_profile_changes,
 )
+from tests.collect import send, send_and_process
 
 pytestmark = pytest.mark.django_db
-
-
-def send(key, *messages):
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def big_spender(threshold=100):
@@ -70,7 +59,7 @@ def shop(db):
     _, key = source_create(name="Web", kind="website")
     now = timezone.now().isoformat()
     consent = {"consent": {"categoryPreferences": {"email_marketing": True}}}
-    send(
+    send_and_process(
         key,
         {"type": "identify", "userId": "ann", "context": consent, "timestamp": now},
         {
@@ -96,7 +85,6 @@ def shop(db):
             "timestamp": now,
         },
     )
-    events_process_pending()
     return key
 
 
@@ -155,8 +143,9 @@ def test_the_processor_signal_queues_the_real_time_update(shop, django_capture_o
     segment_create(name="Big spenders", definition=big_spender())
     OrmQ.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        send(shop, {"type": "identify", "userId": "bob", "timestamp": timezone.now().isoformat()})
-        events_process_pending()
+        send_and_process(
+            shop, {"type": "identify", "userId": "bob", "timestamp": timezone.now().isoformat()}
+        )
     payloads = [task.task["func"] for task in OrmQ.objects.all()]
     assert "segments.tasks.apply_profile_changes" in payloads
 

@@ -10,27 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from profiles.models import Profile
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.domain.definition import find, validate
 from segments.models import Segment
 from segments.selectors import consent_purposes, event_names, event_property_keys, trait_keys
 from segments.services import segment_create, segment_refresh
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 ACTIONS = ["add", "remove", "move", "toggle", "update", "preview"]
-
-
-def send(key, *messages):
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def pid(user_id):
@@ -54,7 +43,7 @@ def shop(db):
         }
         for i in range(3)
     ]
-    send(
+    send_and_process(
         key,
         {
             "type": "identify",
@@ -81,7 +70,6 @@ def shop(db):
         },
         {"type": "identify", "userId": "cat", "traits": {"usage_pct": 91}, "timestamp": at},
     )
-    events_process_pending()
     return key
 
 

@@ -10,7 +10,6 @@ request with a reason.
 import importlib
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -23,9 +22,8 @@ from privacy.models import ConsentConflict
 from privacy.services.consent import consent_record
 from privacy.services.requests import request_create
 from profiles.models import MatchCandidate, Profile
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,20 +36,10 @@ def seed_data(transactional_db):
     importlib.import_module("profiles.migrations.0005_default_identity_types").seed(apps, None)
 
 
-def collect(key: str, *messages: dict) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-
-
 def test_a_consent_conflict_waits_for_review_and_is_resolved(page, live_server, login, screenshot):
     _, key = source_create(name="Web shop", kind="website")
     now = timezone.now()
-    collect(
+    send_and_process(
         key,
         {"type": "page", "anonymousId": "anon-v", "name": "Home", "timestamp": now.isoformat()},
         {
@@ -61,7 +49,6 @@ def test_a_consent_conflict_waits_for_review_and_is_resolved(page, live_server, 
             "traits": {"firstName": "Lena", "lastName": "Ortiz", "email": "lena@example.org"},
         },
     )
-    events_process_pending()
     visitor = Profile.objects.get(identities__value="anon-v")
     lena = Profile.objects.get(identities__value="u-lena")
     for profile, status, days in ((visitor, "granted", 1), (lena, "withdrawn", 3)):
@@ -84,7 +71,7 @@ def test_a_consent_conflict_waits_for_review_and_is_resolved(page, live_server, 
     screenshot("identity-merge-settings")
 
     # The visitor logs in: the processor holds the merge back.
-    collect(
+    send_and_process(
         key,
         {
             "type": "identify",
@@ -93,7 +80,6 @@ def test_a_consent_conflict_waits_for_review_and_is_resolved(page, live_server, 
             "timestamp": timezone.now().isoformat(),
         },
     )
-    events_process_pending()
     candidate = MatchCandidate.objects.get(status="pending")
     page.goto(f"{live_server.url}/profiles/matching/")
     row = page.locator(f"#candidate-{candidate.pk}")

@@ -9,7 +9,7 @@ from profiles.models import Identity, IdentityType
 from profiles.services.identity_rules import identity_type_update
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
-from profiles.tests.test_processing import send
+from tests.collect import send
 
 # Against live_server, so transactional: the root conftest puts the default identity types back.
 pytestmark = pytest.mark.django_db(transaction=True)

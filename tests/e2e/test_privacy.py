@@ -9,14 +9,12 @@ shows its steps.
 
 import re
 
-import orjson
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from profiles.models import Profile
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
+from tests.collect import send_and_process
 from tests.e2e.conftest import SCREENSHOTS
 
 EMAIL = "margot.lindqvist@example.com"
@@ -36,14 +34,7 @@ def margot() -> Profile:
         {"type": "track", "userId": "u-margot", "event": "Order Completed", "timestamp": now,
          "properties": {"revenue": 58}},
     ]  # fmt: skip
-    events_collect(
-        raw=orjson.dumps({"batch": messages}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-    events_process_pending()
+    send_and_process(key, *messages)
     return Profile.objects.get(identities__value="u-margot")
 
 

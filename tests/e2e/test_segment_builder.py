@@ -3,16 +3,14 @@ drop, real mouse), and again with the keyboard only; both save the same tree."""
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.domain.tree import shape
 from segments.models import Segment
+from tests.collect import send_and_process
 from tests.e2e.builder_page import Builder
 
 # A live server needs committed data; the root conftest puts back the identity types that
@@ -78,16 +76,6 @@ EXPECTED_DOM = {
 }
 
 
-def send(key, *messages):
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-
-
 @pytest.fixture
 def shop(db):
     """Five people: ann (3 views, email consent, a plan) is the one the finished segment keeps,
@@ -107,7 +95,7 @@ def shop(db):
         timestamp = (now - timedelta(days=days_ago)).isoformat()
         return {"type": "track", "userId": user, "event": "Order Completed", "timestamp": timestamp}
 
-    send(
+    send_and_process(
         key,
         {"type": "identify", "userId": "ann", "traits": {"plan": "pro"}, "context": consent,
          "timestamp": at},
@@ -121,7 +109,6 @@ def shop(db):
         *views("eve", 3),
         order("eve", 2),
     )  # fmt: skip
-    events_process_pending()
 
 
 def saved_as_expected(builder: Builder, name: str) -> Segment:

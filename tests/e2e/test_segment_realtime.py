@@ -19,10 +19,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from profiles.models import Profile
-from profiles.services.collection import events_collect
-from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.models import Membership, Segment
+from tests.collect import send_and_process
 from tests.e2e.builder_page import Builder
 from tests.processes import MANAGE, command_env
 
@@ -88,14 +87,7 @@ def shoppers(db):
     messages.append(
         {"type": "track", "userId": "dan", "event": "Order Completed", "timestamp": yesterday}
     )
-    events_collect(
-        raw=orjson.dumps({"batch": messages}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
-    events_process_pending()
+    send_and_process(key, *messages)
     return key
 
 
