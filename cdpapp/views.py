@@ -8,15 +8,20 @@ from cdpapp.access import RoleRequiredMixin
 from cdpapp.api.errors import json_error
 from cdpapp.forms import UserCreateForm, UserRoleForm
 from cdpapp.roles import Role
-from cdpapp.selectors import health_status, user_list
+from cdpapp.selectors import health_status, home_figures, user_list, user_role
 from cdpapp.services import user_create, user_set_role
 
 API_PREFIXES = ("/api/", "/v1/")
 
 
-class HomeView(RoleRequiredMixin, TemplateView):
-    template_name = "cdpapp/home.html"
+class HomeView(RoleRequiredMixin, View):
+    """Where things stand: the figures the user's role may see, then where to go."""
+
     read_permission = "view_profiles"
+
+    def get(self, request):
+        figures = home_figures(user_role(request.user))
+        return render(request, "cdpapp/home.html", {"figures": figures})
 
 
 class DashboardsView(RoleRequiredMixin, TemplateView):
