@@ -4,7 +4,6 @@ that need someone are marked."""
 import re
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.utils import timezone
 
@@ -15,12 +14,12 @@ from privacy.models import DataSubjectRequest
 from privacy.services.consent import consent_record
 from privacy.services.requests import request_create, request_reject
 from profiles.models import Event, FailedEvent, MatchCandidate, Profile
-from profiles.services.collection import events_collect
 from profiles.services.failed_events import failed_event_discard
 from profiles.services.merges import profile_merge
 from profiles.services.processing import events_process_pending
 from profiles.services.sources import source_create
 from segments.services import segment_archive, segment_create, segment_refresh
+from tests.collect import send
 
 pytestmark = pytest.mark.django_db
 
@@ -57,16 +56,6 @@ def tiles(response) -> dict[str, dict]:
         }
         for m in TILE.finditer(html)
     }
-
-
-def send(key: str, *messages: dict) -> None:
-    events_collect(
-        raw=orjson.dumps({"batch": list(messages)}),
-        endpoint="batch",
-        write_key=key,
-        content_type="application/json",
-        content_encoding=None,
-    )
 
 
 def by_key(figures: list[Figure]) -> dict[str, Figure]:
