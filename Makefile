@@ -19,6 +19,14 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# Segment's JavaScript libraries, for the client-library tests: reinstalled exactly as locked
+# when node_modules is missing or the lock or package.json changed.
+CLIENTS := tests/clients
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@bash .ci/ensure-node
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: $(VENV)/.base
 
 run: $(VENV)/.base
@@ -26,7 +34,7 @@ run: $(VENV)/.base
 	$(PY) manage.py setup_demo
 	$(PY) manage.py serve --port $(PORT)
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(CLIENTS)/node_modules/.installed
 	@bash .ci/ensure-chromium
 	$(VENV)/bin/ruff check .
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

@@ -554,6 +554,22 @@ def test_preflight_answers_cors_headers_without_a_key(client, db):
     assert "Origin" in response["Vary"]
 
 
+def test_preflight_allows_the_retry_header_of_analytics_js(client, db):
+    # analytics.js 2.0 adds X-Retry-Count to every retry; refused, each retry fails in the
+    # browser before it is sent, and the library drops the message after its last attempt.
+    response = client.options(
+        "/v1/t",
+        headers={
+            "Origin": "https://shop.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-retry-count",
+        },
+    )
+
+    allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "x-retry-count"} <= allowed
+
+
 def test_post_answers_carry_cors_headers(client, source):
     response = post(
         client, "/v1/t", track(), key=source.key, headers={"Origin": "https://a.example"}
@@ -591,6 +607,8 @@ def test_rate_limit_answers_429_with_retry_after(client, source, monkeypatch):
 
     assert [a.status_code for a in answers] == [200, 200, 429, 429]
     assert answers[2]["Retry-After"] == "1"
+    # A browser library may read it only if it is exposed to cross-origin scripts.
+    assert "Retry-After" in answers[2]["Access-Control-Expose-Headers"]
     assert error_of(answers[2])["code"] == "rate_limited"
     assert Event.objects.count() == 2
     assert FailedEvent.objects.count() == 0

@@ -30,7 +30,13 @@ def _cors(response: HttpResponse, request) -> HttpResponse:
     # Browser sources post from the customer's own site; any origin may send with a write key.
     response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
     response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response["Access-Control-Allow-Headers"] = "Content-Type, Authorization, Content-Encoding"
+    # analytics.js 2.0 sends X-Retry-Count on every retry: a preflight that refused it would turn
+    # each retry into a network error until the library gives up and drops the message.
+    response["Access-Control-Allow-Headers"] = (
+        "Content-Type, Authorization, Content-Encoding, X-Retry-Count"
+    )
+    # Readable by the library, so that it waits as long as we ask after a 429.
+    response["Access-Control-Expose-Headers"] = "Retry-After"
     response["Access-Control-Max-Age"] = "86400"
     response["Vary"] = "Origin"
     return response
