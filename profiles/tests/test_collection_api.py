@@ -570,6 +570,21 @@ def test_preflight_allows_the_retry_header_of_analytics_js(client, db):
     assert {"authorization", "content-type", "x-retry-count"} <= allowed
 
 
+def test_preflight_allows_headers_a_site_adds(client, db):
+    response = client.options(
+        "/v1/batch",
+        headers={
+            "Origin": "https://shop.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-shop-release",
+        },
+    )
+
+    allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "x-shop-release"} <= allowed
+    assert "Access-Control-Allow-Credentials" not in response
+
+
 def test_post_answers_carry_cors_headers(client, source):
     response = post(
         client, "/v1/t", track(), key=source.key, headers={"Origin": "https://a.example"}

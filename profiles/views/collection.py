@@ -26,14 +26,20 @@ SHORT_PATHS = {
 ENDPOINTS = {"identify", "track", "page", "screen", "group", "alias", "batch", "import"}
 
 
+DEFAULT_ALLOWED_HEADERS = "Content-Type, Authorization, Content-Encoding, X-Retry-Count"
+
+
 def _cors(response: HttpResponse, request) -> HttpResponse:
     # Browser sources post from the customer's own site; any origin may send with a write key.
     response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
     response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    # analytics.js 2.0 sends X-Retry-Count on every retry: a preflight that refused it would turn
-    # each retry into a network error until the library gives up and drops the message.
+    # Whatever headers the client asks to send are allowed: a refused one turns every request
+    # into a network error in the browser (analytics.js 2.0 adds X-Retry-Count to each retry,
+    # and sites add their own), and the library drops the messages after its last attempt. The
+    # endpoint only writes, and credentials (cookies) are never allowed.
+    requested = request.headers.get("Access-Control-Request-Headers", "").strip()
     response["Access-Control-Allow-Headers"] = (
-        "Content-Type, Authorization, Content-Encoding, X-Retry-Count"
+        f"{DEFAULT_ALLOWED_HEADERS}, {requested}" if requested else DEFAULT_ALLOWED_HEADERS
     )
     # Readable by the library, so that it waits as long as we ask after a 429.
     response["Access-Control-Expose-Headers"] = "Retry-After"
