@@ -70,3 +70,9 @@ def test_processor_lag_and_backlog_are_reported_but_do_not_decide_health(client)
     assert (processor["backlog"], processor["lag_events"]) == (0, 1)
     assert processor["oldest_waiting_seconds"] is None
     assert isinstance(processor["lag_p95_seconds"], float)
+
+
+def test_the_favicon_is_served_to_anyone(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith("/favicon.svg")

@@ -12,7 +12,8 @@ from cdpapp.roles import ROLE_CAPABILITIES, Role, role_allows
 # Reachable without signing in, on purpose.
 # The collection API authenticates with a source's write key instead (profiles/tests).
 # The preference centre is reached by a signed link: the signature is the authorisation.
-PUBLIC = {"login", "logout", "healthz", "collect", "preference-centre"}
+# The favicon redirects to a static file.
+PUBLIC = {"login", "logout", "healthz", "collect", "preference-centre", "favicon"}
 # Any signed-in user (the API schema and its docs).
 ANY_SIGNED_IN = {"api-schema", "api-docs"}
 
