@@ -197,6 +197,7 @@ class ImportJob(models.Model):
     accepted = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)  # rows imported with a warning
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
@@ -217,10 +218,15 @@ class ImportJob(models.Model):
 
 
 class ImportRowError(models.Model):
-    """A row of an imported file that was rejected, with the reason."""
+    """A row of an imported file that was rejected, or imported with a warning, and why."""
+
+    class Severity(models.TextChoices):
+        ERROR = "error", "Rejected"
+        WARNING = "warning", "Imported with a warning"
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
     row_number = models.PositiveIntegerField()  # 1 = the first data row after the header
+    severity = models.CharField(max_length=7, choices=Severity.choices, default=Severity.ERROR)
     code = models.CharField(max_length=40)
     reason = models.TextField()
     row = models.JSONField(default=dict)

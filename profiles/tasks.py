@@ -31,4 +31,5 @@ def import_job_run_task(job_id: int) -> dict | None:
         "accepted": job.accepted,
         "duplicates": job.duplicates,
         "rejected": job.rejected,
+        "warnings": job.warnings,
     }

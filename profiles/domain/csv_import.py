@@ -13,6 +13,9 @@ message per row. Every identifier is sent twice: as a trait (`email`, `phone`, `
 `context.externalIds`, so the identity step sees all of them. Only `identifier:user_id` becomes the
 `userId` and only `identifier:anonymous_id` the `anonymousId`; a row with neither gets its own
 message id as `anonymousId` (the Segment Spec needs one of the two).
+Identifier values are checked against their identity types' rules (given as data): a row whose
+identifiers would all be refused by the identity step is rejected (`invalid_identifier`); a row
+with some refused and one usable is kept with a warning.
 Message ids come from the file's sha256 and the row number: importing the same file again stores
 nothing twice (events are unique on (source, messageId)).
 """
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
+from profiles.domain.identity import TypeRule, is_blocked, normalise
 from profiles.domain.messages import parse_timestamp
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
@@ -56,6 +60,12 @@ CONSENT_VALUES = {
     "false": False,
     "0": False,
     "denied": False,
+}
+INVALID_IDENTIFIER = "invalid_identifier"
+# What a value of each normaliser must look like, for the reasons given to people.
+_ACCEPTED = {
+    "email": "an email address such as jane@example.com",
+    "phone": "a phone number in international form (+44 20 7946 0958) or national form",
 }
 MAX_SAFE_INTEGER = 2**53 - 1  # beyond this, JavaScript readers of the JSON lose digits
 
@@ -90,6 +100,22 @@ class RowError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RowWarning:
+    """A row that is imported, but with a problem the user should hear about."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """One row as its message, with the warnings that did not stop it."""
+
+    message: dict[str, Any]
+    warnings: tuple[RowWarning, ...] = ()
 
 
 class Kind(StrEnum):
@@ -555,9 +581,34 @@ def message_id(file_sha256: str, row_number: int) -> str:
 
 
 def row_message(
-    plan: Plan, fields: Sequence[str], *, row_number: int, file_sha256: str
+    plan: Plan,
+    fields: Sequence[str],
+    *,
+    row_number: int,
+    file_sha256: str,
+    rules: Mapping[str, TypeRule] | None = None,
 ) -> dict[str, Any]:
     """One data row as a Segment-Spec identify or track message; RowError when it cannot be."""
+    return row_convert(
+        plan, fields, row_number=row_number, file_sha256=file_sha256, rules=rules or {}
+    ).message
+
+
+def row_convert(
+    plan: Plan,
+    fields: Sequence[str],
+    *,
+    row_number: int,
+    file_sha256: str,
+    rules: Mapping[str, TypeRule],
+) -> Converted:
+    """One data row as its message and warnings; RowError when it cannot be a message.
+
+    Each identifier is checked against its identity type's rule (`rules`, by type name; a type
+    without a rule is not checked): a row whose identifiers are all refused (invalid or blocked)
+    is rejected, since the identity step would drop them and leave an orphan profile; a row with
+    at least one usable identifier is kept, with a warning naming the refused ones.
+    """
     if len(fields) != len(plan.header):
         delimiter = _DELIMITER_NAMES.get(plan.delimiter, repr(plan.delimiter))
         raise RowError(
@@ -568,6 +619,7 @@ def row_message(
     problems: list[tuple[str, str]] = []
     identifiers: list[tuple[str, str]] = []
     identifier_columns: list[Column] = []
+    refused: list[str] = []
     traits: dict[str, Any] = {}
     consent: dict[str, bool] = {}
     properties: dict[str, Any] = {}
@@ -580,6 +632,8 @@ def row_message(
             identifier_columns.append(column)
             if value:
                 identifiers.append((target.name, value))
+                if (problem := _refused(column, value, rules.get(target.name))) is not None:
+                    refused.append(problem)
                 if target.name not in _NOT_TRAITS:
                     _set_path(traits, target.name, value)
         elif target.kind == Kind.TRAIT:
@@ -630,8 +684,23 @@ def row_message(
                 f"{named} {'are all' if len(identifier_columns) > 1 else 'is'} empty.",
             ),
         )
+    elif len(refused) == len(identifiers):
+        reason = f"{'; '.join(refused)}; no other usable identifier on the row."
+        problems.insert(0, (INVALID_IDENTIFIER, reason))
     if problems:
         raise RowError(problems[0][0], " ".join(reason for _, reason in problems))
+    warnings: tuple[RowWarning, ...] = ()
+    if refused:
+        # The message keeps the refused values too: the identity step drops them anyway, and
+        # records each on the profile's ledger as a dropped identifier ("invalid_value"), so
+        # the profile shows what the file said instead of losing it here.
+        warnings = (
+            RowWarning(
+                INVALID_IDENTIFIER,
+                f"{'; '.join(refused)}. The row is imported on its other identifiers; "
+                "the refused value is dropped by the identity step.",
+            ),
+        )
 
     by_type = dict(identifiers)  # one column per type: the mapping refuses duplicates
     mid = message_id(file_sha256, row_number)
@@ -666,7 +735,30 @@ def row_message(
     else:
         message["traits"] = traits
     message["context"] = context
-    return message
+    return Converted(message, warnings)
+
+
+def _refused(column: Column, value: str, rule: TypeRule | None) -> str | None:
+    """Why the identity step would refuse `value` under `rule`, naming the column and what it
+    accepts; None if the value is usable (or its type has no rule to check against)."""
+    if rule is None:
+        return None
+    try:
+        normalised = normalise(rule, value)
+    except ValueError as exc:
+        reason = str(exc)
+        problem = f"is {reason}" if reason.startswith("not ") else reason
+        accepted = _ACCEPTED.get(rule.normaliser)
+        if rule.normaliser == "phone" and rule.default_region:
+            accepted = f"{accepted} (region {rule.default_region})"
+        hint = f" (use {accepted})" if accepted else ""
+        return f"{column.label()}: {value!r} {problem}{hint}"
+    if is_blocked(rule, normalised):
+        return (
+            f"{column.label()}: {value!r} is a blocked placeholder value for {rule.name} "
+            f"(use a real {rule.name} or leave it empty)"
+        )
+    return None
 
 
 def _set_path(target: dict[str, Any], path: str, value: str) -> None:

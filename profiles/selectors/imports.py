@@ -1,4 +1,5 @@
-"""Reads about CSV imports: jobs, their rejected rows, and the sources one may import into."""
+"""Reads about CSV imports: jobs, their rejected rows and warnings, and the sources one may
+import into."""
 
 from datetime import timedelta
 
@@ -21,7 +22,16 @@ def import_job_get(pk: int) -> ImportJob | None:
 
 def import_row_errors(job: ImportJob) -> QuerySet[ImportRowError]:
     """The rejected rows of a job, in file order."""
-    return job.row_errors.order_by("row_number", "pk")
+    return job.row_errors.filter(severity=ImportRowError.Severity.ERROR).order_by(
+        "row_number", "pk"
+    )
+
+
+def import_row_warnings(job: ImportJob) -> QuerySet[ImportRowError]:
+    """The rows of a job imported with a warning, in file order."""
+    return job.row_errors.filter(severity=ImportRowError.Severity.WARNING).order_by(
+        "row_number", "pk"
+    )
 
 
 def import_sources() -> QuerySet[Source]:

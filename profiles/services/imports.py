@@ -29,10 +29,12 @@ from django_q.tasks import async_task
 
 from profiles.domain import csv_import
 from profiles.domain.csv_import import CsvFile, CsvFileError, MappingError, Plan, Record, RowError
+from profiles.domain.identity import TypeRule
 from profiles.domain.messages import prepare_messages
 from profiles.models import ImportJob, ImportRowError, Source
 from profiles.selectors.imports import stale_after
 from profiles.services.collection import events_store
+from profiles.services.processing import identity_rules
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class PreviewRow:
     message: dict[str, Any] | None = None
     code: str = ""
     reason: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def json(self) -> str:
@@ -126,6 +129,10 @@ class Preview:
     @property
     def rejected(self) -> int:
         return len(self.rows) - self.ready
+
+    @property
+    def warned(self) -> int:
+        return sum(row.message is not None and bool(row.warnings) for row in self.rows)
 
 
 # --- Reading files ------------------------------------------------------------------------------
@@ -260,6 +267,7 @@ def import_preview(
         records = list(itertools.islice(opened.records, n))
     preview = Preview(plan)
     messages = []
+    rules = identity_rules()
     for record in records:
         row = PreviewRow(record.number, csv_import.row_values(plan.header, record.fields))
         preview.rows.append(row)
@@ -267,14 +275,15 @@ def import_preview(
             row.code, row.reason = "unreadable_row", record.error
             continue
         try:
-            message = csv_import.row_message(
-                plan, record.fields, row_number=record.number, file_sha256=sha256
+            converted = csv_import.row_convert(
+                plan, record.fields, row_number=record.number, file_sha256=sha256, rules=rules
             )
         except RowError as exc:
             row.code, row.reason = exc.code, exc.reason
         else:
-            row.message = message
-            messages.append(message)
+            row.message = converted.message
+            row.warnings = [warning.reason for warning in converted.warnings]
+            messages.append(converted.message)
     max_bytes = source.max_message_bytes if source else Source().max_message_bytes
     _, rejected = prepare_messages(
         {"batch": messages},
@@ -378,6 +387,7 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
             accepted=0,
             duplicates=0,
             rejected=0,
+            warnings=0,
         )
     )
     if not claimed:
@@ -409,10 +419,11 @@ def _run(job: ImportJob) -> None:
         with _opened(file, encoding) as opened:
             total = sum(1 for _ in opened.records)
         ImportJob.objects.filter(pk=job.pk).update(rows_total=total)
+        rules = identity_rules()
         with _opened(file, encoding) as opened:
             plan = csv_import.plan_mapping(job.mapping, opened.header, delimiter=opened.delimiter)
             for chunk in itertools.batched(opened.records, CHUNK_ROWS):
-                _import_chunk(job, source, plan, chunk)
+                _import_chunk(job, source, plan, rules, chunk)
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportJob.Status.DONE, finished_at=timezone.now()
     )
@@ -422,19 +433,34 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "\ufffd")  # PostgreSQL text and jsonb cannot hold NUL
 
 
-def _row_error(job: ImportJob, plan: Plan, record: Record, code: str, reason: str):
+def _row_error(
+    job: ImportJob,
+    plan: Plan,
+    record: Record,
+    code: str,
+    reason: str,
+    severity: str = ImportRowError.Severity.ERROR,
+):
     values = csv_import.row_values(plan.header, record.fields)
     return ImportRowError(
         job=job,
         row_number=record.number,
+        severity=severity,
         code=code,
         reason=_clean(reason),
         row={_clean(key): _clean(value) for key, value in values.items()},
     )
 
 
-def _import_chunk(job: ImportJob, source: Source, plan: Plan, chunk: tuple[Record, ...]) -> None:
+def _import_chunk(
+    job: ImportJob,
+    source: Source,
+    plan: Plan,
+    rules: dict[str, TypeRule],
+    chunk: tuple[Record, ...],
+) -> None:
     errors: list[ImportRowError] = []
+    warnings: dict[str, ImportRowError] = {}  # by messageId: dropped if the row is rejected
     messages: list[dict[str, Any]] = []
     records: dict[str, Record] = {}
     for record in chunk:
@@ -442,14 +468,25 @@ def _import_chunk(job: ImportJob, source: Source, plan: Plan, chunk: tuple[Recor
             errors.append(_row_error(job, plan, record, "unreadable_row", record.error))
             continue
         try:
-            message = csv_import.row_message(
-                plan, record.fields, row_number=record.number, file_sha256=job.sha256
+            converted = csv_import.row_convert(
+                plan, record.fields, row_number=record.number, file_sha256=job.sha256, rules=rules
             )
         except RowError as exc:
             errors.append(_row_error(job, plan, record, exc.code, exc.reason))
             continue
+        message = converted.message
         messages.append(message)
         records[message["messageId"]] = record
+        if converted.warnings:
+            # One entry per row, like a rejection: its reasons together, the first one's code.
+            warnings[message["messageId"]] = _row_error(
+                job,
+                plan,
+                record,
+                converted.warnings[0].code,
+                " ".join(warning.reason for warning in converted.warnings),
+                ImportRowError.Severity.WARNING,
+            )
     prepared, rejected = prepare_messages(
         {"batch": messages},
         endpoint=ENDPOINT,
@@ -463,11 +500,13 @@ def _import_chunk(job: ImportJob, source: Source, plan: Plan, chunk: tuple[Recor
         for item in result.failed:
             record = records[item.payload["messageId"]]  # type: ignore[index]
             errors.append(_row_error(job, plan, record, item.code, item.reason))
-        errors.sort(key=lambda error: error.row_number)
-        ImportRowError.objects.bulk_create(errors)
+            warnings.pop(item.payload["messageId"], None)  # type: ignore[arg-type]
+        rows = sorted([*errors, *warnings.values()], key=lambda error: error.row_number)
+        ImportRowError.objects.bulk_create(rows)
         ImportJob.objects.filter(pk=job.pk).update(
             rows_done=F("rows_done") + len(chunk),
             accepted=F("accepted") + result.accepted,
             duplicates=F("duplicates") + result.duplicates,
             rejected=F("rejected") + len(errors),
+            warnings=F("warnings") + len(warnings),
         )

@@ -76,6 +76,28 @@ def test_import_records_prints_counts_and_rejected_rows(csv_file, source):
     assert Event.objects.filter(source=source).count() == 1
 
 
+def test_import_records_prints_warnings_for_refused_identifiers(tmp_path, source):
+    path = tmp_path / "till.csv"
+    path.write_text(
+        "Email;Phone;Event;When;Revenue\n"
+        "ann@example.com;12;Order Completed;2025-03-01T10:00:00Z;12.50\n"
+        "bob at example;;Order Completed;2025-03-01T10:00:00Z;3\n"
+    )
+    out = run("import_records", str(path), "--source", "Tills", "--map", *MAP)
+
+    assert "  accepted   1\n" in out
+    assert "  rejected   1\n" in out
+    assert "  warnings   1\n" in out
+    assert (
+        "Rejected rows:\n  row 2 [invalid_identifier] Column 'Email' (identifier:email): "
+        "'bob at example' is not an email address" in out
+    )
+    assert (
+        "Rows imported with a warning:\n  row 1 [invalid_identifier] Column 'Phone' "
+        "(identifier:phone): '12' is not a possible phone number" in out
+    )
+
+
 def test_import_records_limits_the_rejected_rows_it_prints(csv_file, source):
     out = run("import_records", str(csv_file), "--source", "Tills", "--show", "1", "--map", *MAP)
     assert "row 2 [" in out

@@ -334,5 +334,38 @@ def test_starting_a_job_enqueues_the_task_after_commit(
         "accepted": 2,
         "duplicates": 0,
         "rejected": 3,
+        "warnings": 0,
     }
     assert import_job_run_task(999_999) is None
+
+
+def test_rows_with_refused_identifiers_are_rejected_or_imported_with_a_warning(source):
+    text = (
+        "crm_id,first_name,email,phone,city,email_opt_in\n"
+        ",Jane,jane at example dot com,,Leeds,yes\n"  # only identifier invalid: rejected
+        "C2,Kim,test@example.com,,York,no\n"  # a blocked email beside a good crm id: a warning
+        "C3,Lee,lee@example.com,,Hull,yes\n"  # fine
+    )
+    job = run_file(source, text, CRM_MAPPING)
+
+    assert (job.rows_total, job.accepted, job.rejected, job.warnings) == (3, 2, 1, 1)
+    rejected, warned = job.row_errors.order_by("row_number")
+    assert (rejected.row_number, rejected.severity, rejected.code) == (
+        1,
+        "error",
+        "invalid_identifier",
+    )
+    assert "'jane at example dot com' is not an email address" in rejected.reason
+    assert (warned.row_number, warned.severity, warned.code) == (2, "warning", "invalid_identifier")
+    assert "'test@example.com' is a blocked placeholder value for email" in warned.reason
+    assert warned.row["crm_id"] == "C2"
+
+
+def test_preview_shows_warnings_on_rows_that_are_ready(source):
+    text = "crm_id,first_name,email,phone,city,email_opt_in\nC2,Kim,kim at x,,York,no\n"
+    preview = import_preview(file=upload(text), mapping=CRM_MAPPING)
+
+    [row] = preview.rows
+    assert row.message is not None
+    assert (preview.ready, preview.warned) == (1, 1)
+    assert "'kim at x' is not an email address" in row.warnings[0]

@@ -241,6 +241,38 @@ def test_the_report_lists_rejected_rows_page_by_page(client_for, source, monkeyp
     assert html.count("No identifier") == 1
 
 
+def test_the_report_shows_rows_imported_with_a_warning(client_for, source):
+    client = client_for("admin")
+    job = finished_job_with(source, "email,n\nnull,1\nok@example.com,2\n")
+    assert (job.accepted, job.rejected) == (1, 1)
+    page = client.get(reverse("profiles:import-detail", args=[job.pk])).content
+    assert "<dt>Warnings</dt><dd>0</dd>" in page.decode()
+
+    job = import_job_create(
+        source=source,
+        file=ContentFile(b"email,crm\njane at example dot com,C1\n", name="rows.csv"),
+        mapping={"email": "identifier:email", "crm": "identifier:crm_id"},
+    )
+    job = import_job_run(job=job)
+    assert (job.accepted, job.rejected, job.warnings) == (1, 0, 1)
+    page = client.get(reverse("profiles:import-detail", args=[job.pk])).content
+    html = page.decode()
+    assert '<dt>Warnings</dt><dd class="status-warn">1</dd>' in html
+    assert "Imported with a warning" in html
+    assert "&#x27;jane at example dot com&#x27; is not an email address" in html
+    assert "<b>crm</b> C1" in html
+
+
+def test_the_preview_shows_warnings(client_for, source):
+    client = client_for("admin")
+    text = "email,first_name,signup,email_opt_in\nann at example,Ann,2024-01-02,yes\n"
+    url = upload(client, source, text=text)["Location"]
+    data = mapping_post(email="identifier:email", first_name="identifier:crm_id")
+    html = client.post(url, {**data, "action": "preview"}, **HTMX).content.decode()
+    assert "1 with a warning" in html
+    assert "&#x27;ann at example&#x27; is not an email address" in html
+
+
 def finished_job_with(source, text):
     job = import_job_create(
         source=source,

@@ -21,6 +21,7 @@ from profiles.selectors.imports import (
     import_job_is_stale,
     import_job_list,
     import_row_errors,
+    import_row_warnings,
     import_source,
     import_sources,
 )
@@ -37,6 +38,7 @@ from profiles.services.imports import (
 SESSION_KEY = "csv_imports"
 KEEP_STAGED = 5  # uploads remembered per session
 PREVIEW_ROWS = 10
+WARNINGS_SHOWN = 50  # the first rows imported with a warning; the count says how many in all
 JOBS_PER_PAGE = 25
 ERRORS_PER_PAGE = 50
 FINISHED_EVENT = "import-finished"
@@ -217,11 +219,17 @@ def _progress(request, job: ImportJob):
 
 def _errors_context(request, job: ImportJob) -> dict:
     page = Paginator(import_row_errors(job), ERRORS_PER_PAGE).get_page(request.GET.get("page"))
-    header = import_job_header(job=job) if page.object_list else []
+    warnings = list(import_row_warnings(job)[:WARNINGS_SHOWN])
+    header = import_job_header(job=job) if page.object_list or warnings else []
     position = {name: index for index, name in enumerate(header)}
-    rows = [
+
+    def in_file_order(error):
         # Stored as a JSON object, whose keys PostgreSQL reorders: put them back in file order.
-        (error, sorted(error.row.items(), key=lambda item: position.get(item[0], len(header))))
-        for error in page.object_list
-    ]
-    return {"job": job, "errors": page, "rows": rows}
+        return error, sorted(error.row.items(), key=lambda item: position.get(item[0], len(header)))
+
+    return {
+        "job": job,
+        "errors": page,
+        "rows": [in_file_order(error) for error in page.object_list],
+        "warning_rows": [in_file_order(warning) for warning in warnings],
+    }

@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 from profiles.domain.csv_import import CsvFileError, MappingError, parse_mapping_args
 from profiles.domain.csv_import import suggest_mapping as suggested_targets
 from profiles.models import ImportJob
-from profiles.selectors.imports import import_row_errors, import_source_named, import_sources
+from profiles.selectors.imports import (
+    import_row_errors,
+    import_row_warnings,
+    import_source_named,
+    import_sources,
+)
 from profiles.services.imports import import_file_inspect, import_job_create, import_job_run
 
 
@@ -16,7 +21,8 @@ class Command(BaseCommand):
     help = (
         "Import a CSV file of offline records into a source, now: one identify message per row, "
         "or one track message per row when columns are mapped to event:*. Prints the counts and "
-        "the rejected rows with their reasons. Importing the same file again stores nothing twice."
+        "the rejected rows with their reasons, then the rows imported with a warning. Importing "
+        "the same file again stores nothing twice."
     )
 
     def add_arguments(self, parser):
@@ -33,7 +39,10 @@ class Command(BaseCommand):
             "event:timestamp or event:property:NAME; columns not mapped are skipped",
         )
         parser.add_argument(
-            "--show", type=int, default=100, help="how many rejected rows to print (default 100)"
+            "--show",
+            type=int,
+            default=100,
+            help="how many rejected rows, and rows with a warning, to print (default 100)",
         )
 
     def handle(self, *args, file, source, mapping, show, **options):
@@ -88,12 +97,17 @@ class Command(BaseCommand):
             ("accepted", job.accepted),
             ("duplicates", job.duplicates),
             ("rejected", job.rejected),
+            ("warnings", job.warnings),
         ):
             self.stdout.write(f"  {label:<11}{value}")
-        if not job.rejected:
-            return
-        self.stdout.write("Rejected rows:")
-        for error in import_row_errors(job)[: max(show, 0)]:
-            self.stdout.write(f"  row {error.row_number} [{error.code}] {error.reason}")
-        if job.rejected > show:
-            self.stdout.write(f"  ... and {job.rejected - show} more (see job {job.pk}).")
+        for title, count, rows in (
+            ("Rejected rows:", job.rejected, import_row_errors(job)),
+            ("Rows imported with a warning:", job.warnings, import_row_warnings(job)),
+        ):
+            if not count:
+                continue
+            self.stdout.write(title)
+            for error in rows[: max(show, 0)]:
+                self.stdout.write(f"  row {error.row_number} [{error.code}] {error.reason}")
+            if count > show:
+                self.stdout.write(f"  ... and {count - show} more (see job {job.pk}).")
