@@ -289,10 +289,13 @@ def process_all(batch: int) -> dict:
             "SELECT (SELECT count(*) FROM profiles_profile WHERE merged_into_id IS NULL), "
             "(SELECT count(*) FROM profiles_profile WHERE merged_into_id IS NOT NULL), "
             "(SELECT count(*) FROM profiles_identity), "
-            "(SELECT count(*) FROM profiles_mergeentry WHERE kind = 'drop'), "
+            "(SELECT count(*) FROM profiles_mergeentry "
+            " WHERE kind = 'drop' AND reason <> 'invalid_value'), "
+            "(SELECT count(*) FROM profiles_mergeentry "
+            " WHERE kind = 'drop' AND reason = 'invalid_value'), "
             "(SELECT count(*) FROM profiles_event WHERE processed_at IS NULL)"
         )
-        active, merged, identities, drops, left = cursor.fetchone()
+        active, merged, identities, drops, invalid, left = cursor.fetchone()
     assert left == 0
     return {
         "events": done,
@@ -304,6 +307,7 @@ def process_all(batch: int) -> dict:
         "merged": merged,
         "identities": identities,
         "drops": drops,
+        "invalid": invalid,
     }
 
 
@@ -506,7 +510,8 @@ def main() -> None:
             f"{run['events'] / (run['python_cpu'] + run['postgres_cpu']):,.0f} events per "
             f"CPU-second (the rate to expect when nothing else competes for the CPUs)\n"
             f"    -> {run['profiles']:,} profiles, {run['merged']:,} merged away, "
-            f"{run['identities']:,} identifiers, {run['drops']:,} identifiers dropped by limits"
+            f"{run['identities']:,} identifiers, {run['drops']:,} identifiers dropped by limits, "
+            f"{run['invalid']:,} values refused by their type's normaliser"
         )
         seconds, impact = time_simulation()
         print(
