@@ -26,22 +26,14 @@ from profiles.models import Event, FailedEvent, Source
 from profiles.services.sources import source_create
 from tests.js_clients import install_snippet, installed
 
+pytestmark = pytest.mark.usefixtures("live_server_closes_its_database_connections")
+
 
 @pytest.fixture
 def source(transactional_db) -> Source:
     source, key = source_create(name="Web shop", kind=Source.Kind.WEBSITE)
     source.key = key
     return source
-
-
-@pytest.fixture(autouse=True)
-def live_server_closes_its_database_connections(monkeypatch):
-    """Chromium keeps HTTP connections alive, and the live server's thread for each one keeps its
-    database connection while it waits; closing it after every request lets the test database
-    be dropped at the end of the run."""
-    from django.db import connection
-
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ CONSENT = {"Advertising": False, "Analytics": True}
 SCRIPT = "send_with_analytics_node.mjs"
 
 
+pytestmark = pytest.mark.usefixtures("live_server_closes_its_database_connections")
+
+
 @pytest.fixture(autouse=True)
 def analytics_node():
     return installed("@segment/analytics-node")
@@ -32,16 +35,6 @@ def source(transactional_db) -> Source:
     source, key = source_create(name="Backend", kind=Source.Kind.SERVER)
     source.key = key
     return source
-
-
-@pytest.fixture(autouse=True)
-def live_server_closes_its_database_connections(monkeypatch):
-    """Node keeps HTTP connections alive, and the live server's thread for each one keeps its
-    database connection while it waits; closing it after every request lets the test database
-    be dropped at the end of the run."""
-    from django.db import connection
-
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
 
 
 def send(url: str, key: str, run: str, **options) -> tuple[int, dict]:
